@@ -1,0 +1,26 @@
+# LAPOR: see README.md. `make run` starts everything; `make test` runs every test.
+SHELL := /bin/bash
+CARGO ?= cargo
+
+.PHONY: run test unit e2e lint fmt build infra clean-test-state
+
+run:
+	deploy/scripts/run-local.sh
+
+build:
+	$(CARGO) build --workspace --all-targets
+
+infra:
+	deploy/scripts/ensure-infra.sh
+
+# Everything: infrastructure check, one shared build, unit tests, end-to-end suites.
+test: infra
+	$(CARGO) build --workspace --all-targets
+	$(CARGO) test --workspace --all-targets --no-fail-fast
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all

@@ -1,0 +1,336 @@
+//! `laporctl`: the LAPOR command line for administrators and operators. Speaks gRPC to the
+//! services; prints readable tables, or JSON with `--json` for scripts.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use lapor_proto::analytics::v1::GetSummaryRequest;
+use lapor_proto::analytics::v1::analytics_service_client::AnalyticsServiceClient;
+use lapor_proto::events::v1::{Channel, ComplaintKind};
+use lapor_proto::intake::v1::intake_service_client::IntakeServiceClient;
+use lapor_proto::intake::v1::{GetComplaintStatusRequest, Reporter, SubmitComplaintRequest};
+use lapor_proto::notification::v1::ListDeliveriesRequest;
+use lapor_proto::notification::v1::notification_service_client::NotificationServiceClient;
+use lapor_proto::routing::v1::routing_service_client::RoutingServiceClient;
+use lapor_proto::routing::v1::{GetCaseRequest, ListInboxRequest};
+use serde_json::json;
+
+#[derive(Parser)]
+#[command(name = "laporctl", version, about = "LAPOR command line")]
+struct Cli {
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    #[arg(
+        long,
+        env = "LAPOR_INTAKE_GRPC",
+        default_value = "http://127.0.0.1:50051",
+        global = true
+    )]
+    intake: String,
+    #[arg(
+        long,
+        env = "LAPOR_ROUTING_GRPC",
+        default_value = "http://127.0.0.1:50052",
+        global = true
+    )]
+    routing: String,
+    #[arg(
+        long,
+        env = "LAPOR_NOTIFICATION_GRPC",
+        default_value = "http://127.0.0.1:50053",
+        global = true
+    )]
+    notification: String,
+    #[arg(
+        long,
+        env = "LAPOR_ANALYTICS_GRPC",
+        default_value = "http://127.0.0.1:50054",
+        global = true
+    )]
+    analytics: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Submit a complaint (as a citizen would).
+    Submit {
+        #[arg(long)]
+        title: String,
+        #[arg(long)]
+        body: String,
+        /// Category code, e.g. kesehatan.rumah-sakit (see deploy/seed/categories.toml).
+        #[arg(long)]
+        category: String,
+        /// Kabupaten/kota code, e.g. 6371 for Kota Banjarmasin (see deploy/seed/kabupaten.toml).
+        #[arg(long)]
+        kabupaten: String,
+        #[arg(long, default_value = "")]
+        location: String,
+        #[arg(long, default_value = "")]
+        name: String,
+        #[arg(long, default_value = "")]
+        phone: String,
+        #[arg(long, default_value = "")]
+        email: String,
+        #[arg(long)]
+        anonim: bool,
+        #[arg(long)]
+        rahasia: bool,
+        /// Makes retries safe: the same key returns the same tracking id.
+        #[arg(long, default_value = "")]
+        idempotency_key: String,
+    },
+    /// Public status of a complaint and its case in routing.
+    Status { tracking_id: String },
+    /// Cases in an SKPD's inbox.
+    Inbox {
+        skpd: String,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Notification delivery log.
+    Deliveries {
+        #[arg(long, default_value = "")]
+        tracking_id: String,
+        #[arg(long, default_value = "")]
+        skpd: String,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Complaint counts from analytics.
+    Summary,
+}
+
+fn time(ts: Option<&prost_types::Timestamp>) -> String {
+    ts.and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
+fn table(header: &[&str]) -> Table {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED).set_header(header.to_vec());
+    table
+}
+
+async fn connect(url: &str) -> anyhow::Result<tonic::transport::Channel> {
+    tonic::transport::Endpoint::from_shared(url.to_owned())?
+        .connect()
+        .await
+        .with_context(|| format!("cannot reach {url}"))
+}
+
+fn status_error(status: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!("{:?}: {}", status.code(), status.message())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Submit {
+            title,
+            body,
+            category,
+            kabupaten,
+            location,
+            name,
+            phone,
+            email,
+            anonim,
+            rahasia,
+            idempotency_key,
+        } => {
+            let mut client = IntakeServiceClient::new(connect(&cli.intake).await?);
+            let response = client
+                .submit_complaint(SubmitComplaintRequest {
+                    title,
+                    body,
+                    category_code: category,
+                    kabupaten_code: kabupaten,
+                    location,
+                    kind: ComplaintKind::Aduan as i32,
+                    anonim,
+                    rahasia,
+                    reporter: Some(Reporter { name, phone, email }),
+                    idempotency_key,
+                    channel: Channel::Grpc as i32,
+                })
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            if cli.json {
+                println!(
+                    "{}",
+                    json!({"tracking_id": response.tracking_id, "complaint_id": response.complaint_id,
+                           "replayed": response.replayed, "submitted_at": time(response.submitted_at.as_ref())})
+                );
+            } else {
+                println!("Aduan diterima. Nomor pelacakan: {}", response.tracking_id);
+                if response.replayed {
+                    println!("(same idempotency key as an earlier submission: nothing new was stored)");
+                }
+            }
+        }
+        Command::Status { tracking_id } => {
+            let mut intake = IntakeServiceClient::new(connect(&cli.intake).await?);
+            let status = intake
+                .get_complaint_status(GetComplaintStatusRequest {
+                    tracking_id: tracking_id.clone(),
+                })
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            let mut routing = RoutingServiceClient::new(connect(&cli.routing).await?);
+            let case = routing
+                .get_case(GetCaseRequest { tracking_id })
+                .await
+                .ok()
+                .map(|r| r.into_inner());
+            if cli.json {
+                println!(
+                    "{}",
+                    json!({"tracking_id": status.tracking_id, "title": status.title, "state": status.state,
+                           "submitted_at": time(status.submitted_at.as_ref()),
+                           "case": case.as_ref().map(|c| json!({"state": c.state, "state_label": c.state_label,
+                               "skpd_code": c.skpd_code, "skpd_name": c.skpd_name, "version": c.version}))})
+                );
+            } else {
+                let mut t = table(&["field", "value"]);
+                t.add_row(vec!["tracking id", &status.tracking_id]);
+                t.add_row(vec!["title", &status.title]);
+                t.add_row(vec!["category", &status.category_code]);
+                t.add_row(vec!["kabupaten/kota", &status.kabupaten_code]);
+                t.add_row(vec!["submitted", &time(status.submitted_at.as_ref())]);
+                match &case {
+                    Some(c) => {
+                        t.add_row(vec!["state", &format!("{} ({})", c.state_label, c.state)]);
+                        t.add_row(vec!["skpd", &format!("{} ({})", c.skpd_name, c.skpd_code)]);
+                    }
+                    None => {
+                        t.add_row(vec!["state", &status.state]);
+                    }
+                }
+                println!("{t}");
+            }
+        }
+        Command::Inbox { skpd, limit } => {
+            let mut client = RoutingServiceClient::new(connect(&cli.routing).await?);
+            let cases = client
+                .list_inbox(ListInboxRequest { skpd_code: skpd, limit })
+                .await
+                .map_err(status_error)?
+                .into_inner()
+                .cases;
+            if cli.json {
+                let rows: Vec<_> = cases
+                    .iter()
+                    .map(|c| {
+                        json!({"tracking_id": c.tracking_id, "title": c.title, "state": c.state,
+                                    "category_code": c.category_code, "kabupaten_code": c.kabupaten_code,
+                                    "submitted_at": time(c.submitted_at.as_ref())})
+                    })
+                    .collect();
+                println!("{}", serde_json::Value::Array(rows));
+            } else {
+                let mut t = table(&["tracking id", "submitted", "state", "category", "kab/kota", "title"]);
+                for c in &cases {
+                    t.add_row(vec![
+                        c.tracking_id.clone(),
+                        time(c.submitted_at.as_ref()),
+                        c.state_label.clone(),
+                        c.category_code.clone(),
+                        c.kabupaten_code.clone(),
+                        c.title.clone(),
+                    ]);
+                }
+                println!("{t}\n{} case(s)", cases.len());
+            }
+        }
+        Command::Deliveries {
+            tracking_id,
+            skpd,
+            limit,
+        } => {
+            let mut client = NotificationServiceClient::new(connect(&cli.notification).await?);
+            let deliveries = client
+                .list_deliveries(ListDeliveriesRequest {
+                    tracking_id,
+                    skpd_code: skpd,
+                    limit,
+                })
+                .await
+                .map_err(status_error)?
+                .into_inner()
+                .deliveries;
+            if cli.json {
+                let rows: Vec<_> = deliveries
+                    .iter()
+                    .map(|d| {
+                        json!({"delivery_id": d.delivery_id, "tracking_id": d.tracking_id, "skpd_code": d.skpd_code,
+                                    "recipient_id": d.recipient_id, "channel": d.channel, "address": d.address,
+                                    "state": d.state, "attempts": d.attempts, "last_error": d.last_error,
+                                    "sent_at": time(d.sent_at.as_ref())})
+                    })
+                    .collect();
+                println!("{}", serde_json::Value::Array(rows));
+            } else {
+                let mut t = table(&[
+                    "tracking id",
+                    "skpd",
+                    "recipient",
+                    "channel",
+                    "address",
+                    "state",
+                    "attempts",
+                    "sent",
+                ]);
+                for d in &deliveries {
+                    t.add_row(vec![
+                        d.tracking_id.clone(),
+                        d.skpd_code.clone(),
+                        d.recipient_name.clone(),
+                        d.channel.clone(),
+                        d.address.clone(),
+                        d.state.clone(),
+                        d.attempts.to_string(),
+                        time(d.sent_at.as_ref()),
+                    ]);
+                }
+                println!("{t}\n{} delivery(ies)", deliveries.len());
+            }
+        }
+        Command::Summary => {
+            let mut client = AnalyticsServiceClient::new(connect(&cli.analytics).await?);
+            let summary = client
+                .get_summary(GetSummaryRequest {})
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            if cli.json {
+                println!(
+                    "{}",
+                    json!({"complaints_total": summary.complaints_total,
+                           "notifications_sent": summary.notifications_sent,
+                           "events_consumed": summary.events_consumed,
+                           "by_state": summary.by_state.iter().map(|s| json!({"state": s.state, "count": s.count})).collect::<Vec<_>>(),
+                           "by_skpd": summary.by_skpd.iter().map(|s| json!({"skpd_code": s.skpd_code, "state": s.state, "count": s.count})).collect::<Vec<_>>()})
+                );
+            } else {
+                println!(
+                    "complaints: {}   notifications sent: {}   events consumed: {}",
+                    summary.complaints_total, summary.notifications_sent, summary.events_consumed
+                );
+                let mut t = table(&["skpd", "state", "complaints"]);
+                for s in &summary.by_skpd {
+                    t.add_row(vec![s.skpd_code.clone(), s.state.clone(), s.count.to_string()]);
+                }
+                println!("{t}");
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,13 @@
+//! Pure rules of LAPOR: reference data (SKPDs, kabupaten/kota, categories, routing rules,
+//! officers), submission validation, case states and tracking ids. No I/O besides reading
+//! the seed files; every service shares these definitions so each concept lives once.
+
+pub mod reference;
+pub mod routing_rules;
+pub mod state;
+pub mod submission;
+pub mod tracking_id;
+
+pub use reference::{Directory, ReferenceError};
+pub use state::CaseState;
+pub use submission::{FieldError, SubmissionDraft, ValidSubmission};

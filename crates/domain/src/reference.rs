@@ -1,0 +1,267 @@
+//! Reference data loaded from `deploy/seed/*.toml` and checked for consistency.
+
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReferenceError {
+    #[error("failed to read seed file {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("failed to parse seed file {path}: {source}")]
+    Parse { path: String, source: Box<toml::de::Error> },
+    #[error("inconsistent seed data: {0}")]
+    Inconsistent(String),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Province {
+    pub code: String,
+    pub name: String,
+    pub timezone: String,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct Kabupaten {
+    pub code: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct Skpd {
+    pub code: String,
+    pub name: String,
+    /// The provincial verification desk receives what no routing rule matches.
+    #[serde(default)]
+    pub verification_desk: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct Category {
+    pub code: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct RoutingRule {
+    /// Category code; matches that category and its children.
+    pub category: String,
+    /// Kabupaten/kota code or `*`.
+    pub kabupaten: String,
+    pub skpd: String,
+    #[serde(default)]
+    pub priority: i32,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum OfficerRole {
+    Admin,
+    Koordinator,
+    Penghubung,
+    Kepala,
+    Pimpinan,
+}
+
+impl OfficerRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OfficerRole::Admin => "admin",
+            OfficerRole::Koordinator => "koordinator",
+            OfficerRole::Penghubung => "penghubung",
+            OfficerRole::Kepala => "kepala",
+            OfficerRole::Pimpinan => "pimpinan",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct Officer {
+    pub id: String,
+    pub name: String,
+    pub skpd: String,
+    pub role: OfficerRole,
+    pub email: String,
+    pub phone: String,
+}
+
+/// Everything in `deploy/seed/`, validated.
+#[derive(Debug, Clone)]
+pub struct Directory {
+    pub province: Province,
+    pub kabupaten: Vec<Kabupaten>,
+    pub skpds: Vec<Skpd>,
+    pub categories: Vec<Category>,
+    pub rules: Vec<RoutingRule>,
+    pub officers: Vec<Officer>,
+}
+
+#[derive(Deserialize)]
+struct KabupatenFile {
+    province: Province,
+    kabupaten: Vec<Kabupaten>,
+}
+#[derive(Deserialize)]
+struct SkpdFile {
+    skpd: Vec<Skpd>,
+}
+#[derive(Deserialize)]
+struct CategoryFile {
+    category: Vec<Category>,
+}
+#[derive(Deserialize)]
+struct RuleFile {
+    rule: Vec<RoutingRule>,
+}
+#[derive(Deserialize)]
+struct OfficerFile {
+    officer: Vec<Officer>,
+}
+
+fn read_toml<T: for<'de> Deserialize<'de>>(dir: &Path, name: &str) -> Result<T, ReferenceError> {
+    let path = dir.join(name);
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(&path).map_err(|source| ReferenceError::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|source| ReferenceError::Parse {
+        path: shown,
+        source: Box::new(source),
+    })
+}
+
+/// SKPD codes end up in queue names and routing keys.
+pub fn is_valid_skpd_code(code: &str) -> bool {
+    !code.is_empty()
+        && code.len() <= 32
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+impl Directory {
+    pub fn load(dir: &Path) -> Result<Self, ReferenceError> {
+        let kabupaten: KabupatenFile = read_toml(dir, "kabupaten.toml")?;
+        let skpds: SkpdFile = read_toml(dir, "skpd.toml")?;
+        let categories: CategoryFile = read_toml(dir, "categories.toml")?;
+        let rules: RuleFile = read_toml(dir, "routing_rules.toml")?;
+        let officers: OfficerFile = read_toml(dir, "officers.toml")?;
+        let directory = Directory {
+            province: kabupaten.province,
+            kabupaten: kabupaten.kabupaten,
+            skpds: skpds.skpd,
+            categories: categories.category,
+            rules: rules.rule,
+            officers: officers.officer,
+        };
+        directory.check()?;
+        Ok(directory)
+    }
+
+    fn check(&self) -> Result<(), ReferenceError> {
+        let bad = |msg: String| Err(ReferenceError::Inconsistent(msg));
+        let mut skpd_codes = HashSet::new();
+        for skpd in &self.skpds {
+            if !is_valid_skpd_code(&skpd.code) {
+                return bad(format!("skpd code {:?} is not lowercase [a-z0-9-]", skpd.code));
+            }
+            if !skpd_codes.insert(skpd.code.as_str()) {
+                return bad(format!("duplicate skpd code {:?}", skpd.code));
+            }
+        }
+        if self.skpds.iter().filter(|s| s.verification_desk).count() != 1 {
+            return bad("exactly one skpd must be the verification desk".into());
+        }
+        let category_codes: HashSet<_> = self.categories.iter().map(|c| c.code.as_str()).collect();
+        if category_codes.len() != self.categories.len() {
+            return bad("duplicate category code".into());
+        }
+        for category in &self.categories {
+            if let Some((parent, _)) = category.code.rsplit_once('.')
+                && !category_codes.contains(parent)
+            {
+                return bad(format!("category {:?} has no parent {parent:?}", category.code));
+            }
+        }
+        let kabupaten_codes: HashSet<_> = self.kabupaten.iter().map(|k| k.code.as_str()).collect();
+        for rule in &self.rules {
+            if !category_codes.contains(rule.category.as_str()) {
+                return bad(format!("rule names unknown category {:?}", rule.category));
+            }
+            if rule.kabupaten != "*" && !kabupaten_codes.contains(rule.kabupaten.as_str()) {
+                return bad(format!("rule names unknown kabupaten {:?}", rule.kabupaten));
+            }
+            if !skpd_codes.contains(rule.skpd.as_str()) {
+                return bad(format!("rule names unknown skpd {:?}", rule.skpd));
+            }
+        }
+        let mut officer_ids = HashSet::new();
+        for officer in &self.officers {
+            if !skpd_codes.contains(officer.skpd.as_str()) {
+                return bad(format!("officer {:?} names unknown skpd", officer.id));
+            }
+            if !officer_ids.insert(officer.id.as_str()) {
+                return bad(format!("duplicate officer id {:?}", officer.id));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn skpd(&self, code: &str) -> Option<&Skpd> {
+        self.skpds.iter().find(|s| s.code == code)
+    }
+
+    pub fn verification_desk(&self) -> &Skpd {
+        // `check` guarantees exactly one.
+        self.skpds
+            .iter()
+            .find(|s| s.verification_desk)
+            .unwrap_or(&self.skpds[0])
+    }
+
+    pub fn has_category(&self, code: &str) -> bool {
+        self.categories.iter().any(|c| c.code == code)
+    }
+
+    pub fn has_kabupaten(&self, code: &str) -> bool {
+        self.kabupaten.iter().any(|k| k.code == code)
+    }
+
+    pub fn officers_of(&self, skpd: &str, role: OfficerRole) -> impl Iterator<Item = &Officer> {
+        let skpd = skpd.to_owned();
+        self.officers.iter().filter(move |o| o.skpd == skpd && o.role == role)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn seed_dir() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/seed")
+    }
+
+    #[test]
+    fn kalsel_seed_is_consistent_and_complete() {
+        let directory = Directory::load(&seed_dir()).expect("seed loads");
+        assert_eq!(directory.kabupaten.len(), 13);
+        assert!(directory.skpds.len() >= 15);
+        assert_eq!(directory.verification_desk().code, "diskominfo");
+        for skpd in &directory.skpds {
+            assert!(
+                directory.officers_of(&skpd.code, OfficerRole::Penghubung).count() >= 1,
+                "{} has no penghubung",
+                skpd.code
+            );
+        }
+    }
+
+    #[test]
+    fn skpd_codes_must_be_queue_safe() {
+        assert!(is_valid_skpd_code("rsud-ulin"));
+        assert!(!is_valid_skpd_code("Dinkes"));
+        assert!(!is_valid_skpd_code("din.kes"));
+        assert!(!is_valid_skpd_code(""));
+    }
+}

@@ -1,0 +1,54 @@
+//! Building event envelopes (DESIGN §4) and converting times to protobuf.
+
+use chrono::{DateTime, Utc};
+use lapor_proto::events::v1::{EventEnvelope, event_envelope::Payload};
+use prost_types::Timestamp;
+use uuid::Uuid;
+
+pub fn to_timestamp(at: DateTime<Utc>) -> Timestamp {
+    Timestamp {
+        seconds: at.timestamp(),
+        nanos: at.timestamp_subsec_nanos() as i32,
+    }
+}
+
+pub fn from_timestamp(at: Option<&Timestamp>) -> Option<DateTime<Utc>> {
+    at.and_then(|t| DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
+}
+
+/// The dotted event type of a payload: the single place that names each event.
+pub fn event_type_of(payload: &Payload) -> &'static str {
+    match payload {
+        Payload::ComplaintSubmitted(_) => "complaint.submitted",
+        Payload::ComplaintAssigned(_) => "complaint.assigned",
+        Payload::NotificationSent(_) => "notification.sent",
+    }
+}
+
+/// A new envelope with a UUIDv7 event id (time-ordered, so outbox rows sort by creation).
+pub fn new_envelope(producer: &str, complaint_id: Uuid, tracking_id: &str, payload: Payload) -> EventEnvelope {
+    EventEnvelope {
+        event_id: Uuid::now_v7().to_string(),
+        event_type: event_type_of(&payload).to_owned(),
+        occurred_at: Some(to_timestamp(Utc::now())),
+        complaint_id: complaint_id.to_string(),
+        tracking_id: tracking_id.to_owned(),
+        producer: producer.to_owned(),
+        payload: Some(payload),
+    }
+}
+
+/// An event ready for the outbox: the envelope and where it goes.
+#[derive(Debug, Clone)]
+pub struct OutgoingEvent {
+    pub envelope: EventEnvelope,
+    pub routing_key: String,
+}
+
+impl OutgoingEvent {
+    /// Routes as `<event_type>[.<skpd>]` on `lapor.events`.
+    pub fn new(envelope: EventEnvelope, skpd_code: Option<&str>) -> Self {
+        let routing_key = crate::topology::routing_key(&envelope.event_type, skpd_code);
+        Self { envelope, routing_key }
+    }
+}

@@ -1,0 +1,57 @@
+//! Tables every service that publishes or consumes needs: `outbox` and `inbox`. Services
+//! put [`CreateOutboxAndInbox`] first in their sea-orm `Migrator`.
+
+use sea_orm_migration::prelude::*;
+
+pub struct CreateOutboxAndInbox;
+
+impl MigrationName for CreateOutboxAndInbox {
+    fn name(&self) -> &str {
+        "m20261127_000001_create_outbox_and_inbox"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateOutboxAndInbox {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .get_connection()
+            .execute_unprepared(
+                r#"
+                CREATE TABLE outbox (
+                    event_id        uuid PRIMARY KEY,
+                    event_type      text NOT NULL,
+                    exchange        text NOT NULL,
+                    routing_key     text NOT NULL,
+                    payload         bytea NOT NULL,
+                    trace_headers   jsonb NOT NULL DEFAULT '{}'::jsonb,
+                    created_at      timestamptz NOT NULL DEFAULT now(),
+                    next_attempt_at timestamptz NOT NULL DEFAULT now(),
+                    attempts        integer NOT NULL DEFAULT 0,
+                    last_error      text,
+                    published_at    timestamptz
+                );
+                -- The relay only ever scans unpublished rows.
+                CREATE INDEX outbox_unpublished ON outbox (next_attempt_at, created_at)
+                    WHERE published_at IS NULL;
+
+                CREATE TABLE inbox (
+                    consumer     text NOT NULL,
+                    event_id     uuid NOT NULL,
+                    processed_at timestamptz NOT NULL DEFAULT now(),
+                    PRIMARY KEY (consumer, event_id)
+                );
+                "#,
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .get_connection()
+            .execute_unprepared("DROP TABLE inbox; DROP TABLE outbox;")
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,49 @@
+//! Configuration layers (DESIGN §8): built-in defaults < `deploy/config/common.toml` <
+//! `deploy/config/<service>.toml` < environment `LAPOR__SECTION__KEY`. The config directory
+//! is `LAPOR_CONFIG_DIR` (default `deploy/config`); missing files are skipped. Secrets come
+//! only from the environment.
+
+use config::{Config, Environment, File, FileFormat};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+pub fn load<T: DeserializeOwned>(service: &str, defaults: &str) -> Result<T, config::ConfigError> {
+    let dir = PathBuf::from(std::env::var("LAPOR_CONFIG_DIR").unwrap_or_else(|_| "deploy/config".into()));
+    Config::builder()
+        .add_source(File::from_str(defaults, FileFormat::Toml))
+        .add_source(File::from(dir.join("common.toml")).required(false))
+        .add_source(File::from(dir.join(format!("{service}.toml"))).required(false))
+        .add_source(
+            Environment::with_prefix("LAPOR")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true),
+        )
+        .build()?
+        .try_deserialize()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    /// `postgres://user@host:port/dbname`; the database is created when missing.
+    pub url: String,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AmqpSettings {
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ListenSettings {
+    pub addr: SocketAddr,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SeedSettings {
+    /// Directory with the reference data files (`deploy/seed`).
+    pub dir: PathBuf,
+}

@@ -1,0 +1,74 @@
+//! gRPC server scaffolding: health (tonic-health) and reflection on every port, message-size
+//! limits, and a shutdown that reports NOT_SERVING before draining.
+
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::server::{Router, TcpIncoming};
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+
+/// A server builder with the limits every LAPOR service uses. `max_connection_age` makes
+/// clients behind a Kubernetes ClusterIP reconnect now and then, spreading load over replicas.
+pub fn server() -> tonic::transport::Server {
+    tonic::transport::Server::builder()
+        .timeout(Duration::from_secs(30))
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .max_connection_age(Duration::from_secs(300))
+        .max_connection_age_grace(Duration::from_secs(30))
+}
+
+/// Health reporter and the health + reflection services to add to the router.
+pub fn health_and_reflection() -> (
+    HealthReporter,
+    tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health>,
+    tonic_reflection::server::v1::ServerReflectionServer<impl tonic_reflection::server::v1::ServerReflection>,
+) {
+    let (reporter, health_service) = tonic_health::server::health_reporter();
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(lapor_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .expect("embedded descriptor sets are valid");
+    (reporter, health_service, reflection)
+}
+
+/// Serves until `shutdown`, then marks every service NOT_SERVING and drains in-flight calls.
+pub async fn serve(
+    router: Router,
+    listener: TcpListener,
+    health: HealthReporter,
+    service_name: &'static str,
+    shutdown: CancellationToken,
+) {
+    health.set_service_status("", ServingStatus::Serving).await;
+    health.set_service_status(service_name, ServingStatus::Serving).await;
+    let drain = {
+        let health = health.clone();
+        async move {
+            shutdown.cancelled().await;
+            health.set_service_status("", ServingStatus::NotServing).await;
+            health.set_service_status(service_name, ServingStatus::NotServing).await;
+        }
+    };
+    if let Err(error) = router
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener), drain)
+        .await
+    {
+        tracing::error!(%error, "grpc server failed");
+    }
+    tracing::info!("grpc server drained");
+}
+
+/// Header naming the offending field of an INVALID_ARGUMENT, for clients that map errors to
+/// form fields; the message names it too, for people.
+pub const FIELD_METADATA_KEY: &str = "lapor-field";
+
+pub fn invalid_argument(field: &str, message: &str) -> tonic::Status {
+    let mut status = tonic::Status::invalid_argument(format!("{field}: {message}"));
+    if let Ok(value) = field.parse() {
+        status.metadata_mut().insert(FIELD_METADATA_KEY, value);
+    }
+    status
+}

@@ -1,0 +1,82 @@
+//! The HTTP side of every service: `/healthz` (process alive), `/readyz` (database and broker
+//! reachable, consumers subscribed, not shutting down) and `/metrics` (Prometheus).
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use lapor_messaging::Broker;
+use lapor_messaging::consumer::ConsumerHealth;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use sea_orm::DatabaseConnection;
+use std::sync::OnceLock;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// The process-wide Prometheus recorder (one per process, shared by in-process test services).
+pub fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // Fails only if another recorder is installed, in which case ours stays private.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// What readiness depends on.
+#[derive(Clone)]
+pub struct Readiness {
+    pub db: DatabaseConnection,
+    pub broker: Broker,
+    pub consumers: Vec<ConsumerHealth>,
+    pub stopping: CancellationToken,
+}
+
+impl Readiness {
+    pub async fn check(&self) -> Result<(), String> {
+        if self.stopping.is_cancelled() {
+            return Err("shutting down".into());
+        }
+        crate::database::ping(&self.db)
+            .await
+            .map_err(|e| format!("database unreachable: {e}"))?;
+        if !self.broker.is_connected().await {
+            return Err("broker not connected".into());
+        }
+        if !self.consumers.iter().all(ConsumerHealth::is_consuming) {
+            return Err("a consumer is not subscribed".into());
+        }
+        Ok(())
+    }
+}
+
+async fn readyz(State(readiness): State<Readiness>) -> (StatusCode, String) {
+    match readiness.check().await {
+        Ok(()) => (StatusCode::OK, "ready\n".into()),
+        Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, format!("{reason}\n")),
+    }
+}
+
+/// `/healthz`, `/readyz`, `/metrics`; services merge their own routes onto it.
+pub fn ops_router(readiness: Readiness) -> Router {
+    let metrics = metrics_handle();
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .with_state(readiness)
+        .route("/metrics", get(move || std::future::ready(metrics.render())))
+}
+
+pub async fn serve(router: Router, listener: TcpListener, shutdown: CancellationToken) {
+    if let Err(error) = axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+    {
+        tracing::error!(%error, "http server failed");
+    }
+    tracing::info!("http server drained");
+}

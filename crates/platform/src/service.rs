@@ -1,0 +1,96 @@
+//! What every LAPOR service does at start-up and shutdown, in one place: prepare the
+//! database, open the broker, run the outbox relay and consumers, serve gRPC and HTTP, and
+//! stop in order.
+
+use crate::config::{AmqpSettings, DatabaseSettings};
+use crate::http::Readiness;
+use crate::lifecycle::{Lifecycle, Listeners, Tier};
+use crate::{database, grpc, http};
+use lapor_messaging::consumer::{ConsumerHealth, ConsumerRunner};
+use lapor_messaging::{Broker, ConsumerSpec, EventHandler, Outbox};
+use sea_orm::DatabaseConnection;
+use sea_orm_migration::MigratorTrait;
+use std::future::Future;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+pub struct ServiceCore {
+    pub name: &'static str,
+    pub db: DatabaseConnection,
+    pub broker: Broker,
+    pub outbox: Outbox,
+    pub lifecycle: Lifecycle,
+    consumers: Vec<ConsumerHealth>,
+}
+
+impl ServiceCore {
+    /// Creates and migrates the database, prepares the broker connection (connected lazily)
+    /// and starts the outbox relay.
+    pub async fn start<M: MigratorTrait>(
+        name: &'static str,
+        database: &DatabaseSettings,
+        amqp: &AmqpSettings,
+    ) -> Result<Self, database::DatabaseError> {
+        let db = database::connect_and_migrate::<M>(database).await?;
+        let broker = Broker::new(amqp.url.clone(), name);
+        let outbox = Outbox::new();
+        let lifecycle = Lifecycle::new();
+        let relay = outbox.relay(db.clone(), broker.clone());
+        lifecycle.spawn(Tier::Relay, |stop| relay.run(stop));
+        Ok(Self {
+            name,
+            db,
+            broker,
+            outbox,
+            lifecycle,
+            consumers: Vec::new(),
+        })
+    }
+
+    /// Runs an idempotent consumer for `spec` in the front tier; readiness waits for it.
+    pub fn consume(&mut self, spec: ConsumerSpec, handler: Arc<dyn EventHandler>) {
+        let runner = ConsumerRunner::new(spec, self.db.clone(), self.broker.clone(), self.outbox.clone(), handler);
+        self.consumers.push(runner.health());
+        self.lifecycle.spawn(Tier::Front, |stop| runner.run(stop));
+    }
+
+    pub fn spawn<F, Fut>(&self, tier: Tier, task: F)
+    where
+        F: FnOnce(CancellationToken) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.lifecycle.spawn(tier, task);
+    }
+
+    /// Serves `grpc_router` (health and reflection are added here) and `http_routes` plus
+    /// the ops routes until `shutdown`, then stops every tier in order.
+    pub async fn serve(
+        self,
+        grpc_service: impl FnOnce(tonic::transport::Server) -> tonic::transport::server::Router,
+        grpc_service_name: &'static str,
+        http_routes: axum::Router,
+        listeners: Listeners,
+        shutdown: CancellationToken,
+    ) {
+        let readiness = Readiness {
+            db: self.db.clone(),
+            broker: self.broker.clone(),
+            consumers: self.consumers.clone(),
+            stopping: self.lifecycle.stop_token(Tier::Front),
+        };
+        let (health, health_service, reflection) = grpc::health_and_reflection();
+        let router = grpc_service(grpc::server())
+            .add_service(health_service)
+            .add_service(reflection);
+        self.lifecycle.spawn(Tier::Front, |stop| {
+            grpc::serve(router, listeners.grpc, health, grpc_service_name, stop)
+        });
+        let http_router = http_routes.merge(http::ops_router(readiness));
+        self.lifecycle
+            .spawn(Tier::Front, |stop| http::serve(http_router, listeners.http, stop));
+        tracing::info!(service = self.name, "started");
+        self.lifecycle.run_until(shutdown).await;
+        self.broker.close().await;
+        let _ = self.db.close().await;
+    }
+}

@@ -1,0 +1,68 @@
+//! Analytics' read models, built only from events, plus the inbox (and an outbox, unused
+//! until analytics publishes digests).
+
+use sea_orm_migration::prelude::*;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(lapor_messaging::migration::CreateOutboxAndInbox),
+            Box::new(CreateReadModels),
+        ]
+    }
+}
+
+struct CreateReadModels;
+
+impl MigrationName for CreateReadModels {
+    fn name(&self) -> &str {
+        "m20261127_000002_create_read_models"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateReadModels {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .get_connection()
+            .execute_unprepared(
+                r#"
+                -- One row per complaint, filled from whichever events arrive, in any order.
+                CREATE TABLE complaint_facts (
+                    complaint_id    uuid PRIMARY KEY,
+                    tracking_id     text NOT NULL,
+                    category_code   text,
+                    kabupaten_code  text,
+                    channel         text,
+                    skpd_code       text,
+                    state           text NOT NULL,
+                    -- How far along the lifecycle; a late older event never moves a case back.
+                    state_rank      integer NOT NULL,
+                    rahasia         boolean NOT NULL DEFAULT false,
+                    submitted_at    timestamptz,
+                    assigned_at     timestamptz,
+                    updated_at      timestamptz NOT NULL DEFAULT now()
+                );
+                CREATE INDEX complaint_facts_by_skpd ON complaint_facts (skpd_code, state);
+
+                CREATE TABLE counters (
+                    name   text PRIMARY KEY,
+                    value  bigint NOT NULL
+                );
+                "#,
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .get_connection()
+            .execute_unprepared("DROP TABLE counters; DROP TABLE complaint_facts;")
+            .await?;
+        Ok(())
+    }
+}

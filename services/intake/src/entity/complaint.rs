@@ -1,0 +1,30 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "complaints")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub tracking_id: String,
+    pub idempotency_key: Option<String>,
+    pub request_hash: String,
+    pub title: String,
+    pub body: String,
+    pub category_code: String,
+    pub kabupaten_code: String,
+    pub location: String,
+    pub kind: String,
+    pub channel: String,
+    pub anonim: bool,
+    pub rahasia: bool,
+    pub reporter_id: Option<Uuid>,
+    pub public_state: String,
+    pub skpd_name: Option<String>,
+    pub submitted_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

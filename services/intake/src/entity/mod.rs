@@ -1,0 +1,2 @@
+pub mod complaint;
+pub mod reporter;

@@ -1,0 +1,99 @@
+//! `lapor.intake.v1.IntakeService`.
+
+use crate::entity::complaint;
+use crate::submit::{Submission, SubmitError, SubmitService};
+use lapor_domain::{SubmissionDraft, tracking_id};
+use lapor_messaging::envelope::to_timestamp;
+use lapor_platform::grpc::invalid_argument;
+use lapor_proto::events::v1::{Channel, ComplaintKind};
+use lapor_proto::intake::v1::intake_service_server::IntakeService;
+use lapor_proto::intake::v1::{
+    ComplaintStatus, GetComplaintStatusRequest, SubmitComplaintRequest, SubmitComplaintResponse,
+};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use std::sync::Arc;
+use tonic::{Request, Response, Status};
+
+pub struct IntakeGrpc {
+    pub submit: Arc<SubmitService>,
+}
+
+impl From<SubmitError> for Status {
+    fn from(error: SubmitError) -> Self {
+        match error {
+            SubmitError::Invalid(field) => invalid_argument(field.field, &field.message),
+            SubmitError::KeyReused => Status::already_exists(error.to_string()),
+            SubmitError::Vault(_) | SubmitError::Db(_) => {
+                tracing::error!(%error, "submission failed");
+                Status::unavailable("submission could not be stored, retry with the same idempotency key")
+            }
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl IntakeService for IntakeGrpc {
+    #[tracing::instrument(name = "SubmitComplaint", skip_all)]
+    async fn submit_complaint(
+        &self,
+        request: Request<SubmitComplaintRequest>,
+    ) -> Result<Response<SubmitComplaintResponse>, Status> {
+        let request = request.into_inner();
+        let kind =
+            ComplaintKind::try_from(request.kind).map_err(|_| invalid_argument("kind", "unknown complaint kind"))?;
+        let channel = match Channel::try_from(request.channel) {
+            Ok(Channel::Unspecified) => Channel::Grpc,
+            Ok(channel) => channel,
+            Err(_) => return Err(invalid_argument("channel", "unknown channel")),
+        };
+        let reporter = request.reporter.unwrap_or_default();
+        let submission = Submission {
+            draft: SubmissionDraft {
+                title: request.title,
+                body: request.body,
+                category_code: request.category_code,
+                kabupaten_code: request.kabupaten_code,
+                location: request.location,
+                reporter_name: reporter.name,
+                reporter_phone: reporter.phone,
+                reporter_email: reporter.email,
+                idempotency_key: request.idempotency_key,
+            },
+            kind,
+            channel,
+            anonim: request.anonim,
+            rahasia: request.rahasia,
+        };
+        let accepted = self.submit.submit(submission).await?;
+        Ok(Response::new(SubmitComplaintResponse {
+            tracking_id: accepted.tracking_id,
+            complaint_id: accepted.complaint_id.to_string(),
+            replayed: accepted.replayed,
+            submitted_at: Some(to_timestamp(accepted.submitted_at)),
+        }))
+    }
+
+    #[tracing::instrument(name = "GetComplaintStatus", skip_all)]
+    async fn get_complaint_status(
+        &self,
+        request: Request<GetComplaintStatusRequest>,
+    ) -> Result<Response<ComplaintStatus>, Status> {
+        let raw = request.into_inner().tracking_id;
+        let id = tracking_id::normalize(&raw)
+            .ok_or_else(|| invalid_argument("tracking_id", "is not a LAPOR tracking id"))?;
+        let found = complaint::Entity::find()
+            .filter(complaint::Column::TrackingId.eq(id.as_str()))
+            .one(&self.submit.db)
+            .await
+            .map_err(|e| Status::unavailable(format!("database: {e}")))?
+            .ok_or_else(|| Status::not_found(format!("no complaint with tracking id {id}")))?;
+        Ok(Response::new(ComplaintStatus {
+            tracking_id: found.tracking_id,
+            title: found.title,
+            category_code: found.category_code,
+            kabupaten_code: found.kabupaten_code,
+            state: found.public_state,
+            submitted_at: Some(to_timestamp(found.submitted_at)),
+        }))
+    }
+}

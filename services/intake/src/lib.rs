@@ -1,0 +1,74 @@
+//! The intake service: where citizens' complaints enter LAPOR.
+
+pub mod entity;
+pub mod grpc;
+pub mod migration;
+pub mod status_events;
+pub mod submit;
+pub mod vault;
+
+use anyhow::Context;
+use lapor_domain::Directory;
+use lapor_messaging::ConsumerSpec;
+use lapor_platform::config::{AmqpSettings, DatabaseSettings, ListenSettings, SeedSettings};
+use lapor_platform::{Listeners, ServiceCore};
+use lapor_proto::intake::v1::intake_service_server::IntakeServiceServer;
+use serde::Deserialize;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+pub const SERVICE: &str = "intake";
+pub const DEFAULTS: &str = include_str!("defaults.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct VaultSettings {
+    pub key_id: String,
+    /// 32 bytes, base64. Secret: set it with `LAPOR__VAULT__KEY`.
+    pub key: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub database: DatabaseSettings,
+    pub amqp: AmqpSettings,
+    pub grpc: ListenSettings,
+    pub http: ListenSettings,
+    pub seed: SeedSettings,
+    pub vault: VaultSettings,
+}
+
+pub fn load_settings() -> anyhow::Result<Settings> {
+    lapor_platform::config::load(SERVICE, DEFAULTS).context("failed to load intake configuration")
+}
+
+/// Runs intake on the given listeners until `shutdown`, then drains.
+pub async fn run(settings: Settings, listeners: Listeners, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let directory = Arc::new(Directory::load(&settings.seed.dir).context("failed to load seed data")?);
+    let vault = Arc::new(
+        vault::Vault::new(&settings.vault.key_id, &settings.vault.key)
+            .context("invalid vault key (LAPOR__VAULT__KEY)")?,
+    );
+    let mut core = ServiceCore::start::<migration::Migrator>(SERVICE, &settings.database, &settings.amqp)
+        .await
+        .context("failed to prepare intake database")?;
+    core.consume(
+        ConsumerSpec::new(status_events::QUEUE, status_events::binding_keys()),
+        Arc::new(status_events::StatusEvents),
+    );
+    let submit = Arc::new(submit::SubmitService {
+        db: core.db.clone(),
+        directory,
+        vault,
+        outbox: core.outbox.clone(),
+    });
+    let service = IntakeServiceServer::new(grpc::IntakeGrpc { submit }).max_decoding_message_size(64 * 1024);
+    core.serve(
+        |mut server| server.add_service(service),
+        "lapor.intake.v1.IntakeService",
+        axum::Router::new(),
+        listeners,
+        shutdown,
+    )
+    .await;
+    Ok(())
+}

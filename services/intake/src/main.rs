@@ -1,0 +1,10 @@
+use lapor_platform::{Listeners, lifecycle::shutdown_on_signal, telemetry};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let _telemetry = telemetry::init("lapor-intake")?;
+    let settings = lapor_intake::load_settings()?;
+    let listeners = Listeners::bind(settings.grpc.addr, settings.http.addr).await?;
+    tracing::info!(grpc = %settings.grpc.addr, http = %settings.http.addr, "intake listening");
+    lapor_intake::run(settings, listeners, shutdown_on_signal()).await
+}

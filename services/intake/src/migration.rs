@@ -1,0 +1,75 @@
+//! Intake's schema: complaints as received, the reporter vault, plus outbox and inbox.
+
+use sea_orm_migration::prelude::*;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(lapor_messaging::migration::CreateOutboxAndInbox),
+            Box::new(CreateComplaints),
+        ]
+    }
+}
+
+struct CreateComplaints;
+
+impl MigrationName for CreateComplaints {
+    fn name(&self) -> &str {
+        "m20261127_000002_create_complaints"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateComplaints {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .get_connection()
+            .execute_unprepared(
+                r#"
+                -- The PII vault: identity only as AEAD ciphertext; the id is the pseudonymous
+                -- reporter reference that events carry.
+                CREATE TABLE reporters (
+                    id          uuid PRIMARY KEY,
+                    key_id      text NOT NULL,
+                    nonce       bytea NOT NULL,
+                    ciphertext  bytea NOT NULL,
+                    created_at  timestamptz NOT NULL DEFAULT now()
+                );
+
+                CREATE TABLE complaints (
+                    id               uuid PRIMARY KEY,
+                    tracking_id      text NOT NULL UNIQUE,
+                    idempotency_key  text UNIQUE,
+                    request_hash     text NOT NULL,
+                    title            text NOT NULL,
+                    body             text NOT NULL,
+                    category_code    text NOT NULL,
+                    kabupaten_code   text NOT NULL,
+                    location         text NOT NULL,
+                    kind             text NOT NULL,
+                    channel          text NOT NULL,
+                    anonim           boolean NOT NULL,
+                    rahasia          boolean NOT NULL,
+                    reporter_id      uuid REFERENCES reporters (id),
+                    public_state     text NOT NULL,
+                    skpd_name        text,
+                    submitted_at     timestamptz NOT NULL DEFAULT now(),
+                    updated_at       timestamptz NOT NULL DEFAULT now()
+                );
+                "#,
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .get_connection()
+            .execute_unprepared("DROP TABLE complaints; DROP TABLE reporters;")
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,218 @@
+//! Accepting a submission, whatever the channel: validate, then in one transaction store the
+//! complaint, the sealed identity and the `complaint.submitted` outbox row.
+
+use crate::entity::{complaint, reporter};
+use crate::vault::{Identity, Vault, VaultError};
+use chrono::Utc;
+use lapor_domain::submission::{self, SubmissionDraft, ValidSubmission};
+use lapor_domain::{Directory, FieldError, tracking_id};
+use lapor_messaging::envelope::to_timestamp;
+use lapor_messaging::{Outbox, OutgoingEvent, new_envelope};
+use lapor_proto::events::v1::{Channel, ComplaintKind, ComplaintSubmitted, event_envelope::Payload};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set, SqlErr, TransactionTrait,
+};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use uuid::Uuid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error("invalid {0}")]
+    Invalid(#[from] FieldError),
+    #[error("idempotency key was already used for a different submission")]
+    KeyReused,
+    #[error("vault: {0}")]
+    Vault(#[from] VaultError),
+    #[error("database: {0}")]
+    Db(#[from] DbErr),
+}
+
+/// A submission as received from a channel, before validation.
+#[derive(Debug, Clone)]
+pub struct Submission {
+    pub draft: SubmissionDraft,
+    pub kind: ComplaintKind,
+    pub channel: Channel,
+    pub anonim: bool,
+    pub rahasia: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    pub complaint_id: Uuid,
+    pub tracking_id: String,
+    pub replayed: bool,
+    pub submitted_at: chrono::DateTime<Utc>,
+}
+
+pub struct SubmitService {
+    pub db: DatabaseConnection,
+    pub directory: Arc<Directory>,
+    pub vault: Arc<Vault>,
+    pub outbox: Outbox,
+}
+
+fn kind_name(kind: ComplaintKind) -> &'static str {
+    match kind {
+        ComplaintKind::Aspirasi => "aspirasi",
+        ComplaintKind::PermintaanInformasi => "permintaan_informasi",
+        ComplaintKind::Aduan | ComplaintKind::Unspecified => "aduan",
+    }
+}
+
+fn channel_name(channel: Channel) -> &'static str {
+    match channel {
+        Channel::Web => "web",
+        Channel::Api => "api",
+        Channel::Open311 => "open311",
+        Channel::Sms => "sms",
+        Channel::Grpc | Channel::Unspecified => "grpc",
+    }
+}
+
+/// Fingerprint of what was submitted, to tell a retry from a different request reusing a key.
+fn request_hash(valid: &ValidSubmission, submission: &Submission) -> String {
+    let mut hasher = Sha256::new();
+    for part in [
+        valid.title.as_str(),
+        valid.body.as_str(),
+        valid.category_code.as_str(),
+        valid.kabupaten_code.as_str(),
+        valid.location.as_str(),
+        valid.reporter_name.as_deref().unwrap_or(""),
+        valid.reporter_phone.as_deref().unwrap_or(""),
+        valid.reporter_email.as_deref().unwrap_or(""),
+        kind_name(submission.kind),
+        if submission.anonim { "anonim" } else { "" },
+        if submission.rahasia { "rahasia" } else { "" },
+    ] {
+        hasher.update(part.as_bytes());
+        hasher.update([0u8]);
+    }
+    hex::encode(hasher.finalize())
+}
+
+impl SubmitService {
+    pub async fn submit(&self, submission: Submission) -> Result<Accepted, SubmitError> {
+        let valid = submission::validate(&submission.draft, &self.directory)?;
+        let hash = request_hash(&valid, &submission);
+        if let Some(key) = &valid.idempotency_key
+            && let Some(existing) = self.find_by_key(key).await?
+        {
+            return replay(existing, &hash);
+        }
+        match self.insert(&valid, &submission, &hash).await {
+            Ok(accepted) => {
+                self.outbox.notify_committed();
+                Ok(accepted)
+            }
+            // Two concurrent calls with one key: the loser replays the winner's result.
+            Err(SubmitError::Db(error)) if matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+                let key = valid.idempotency_key.as_deref().unwrap_or_default();
+                match self.find_by_key(key).await? {
+                    Some(existing) => replay(existing, &hash),
+                    None => Err(SubmitError::Db(error)),
+                }
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn find_by_key(&self, key: &str) -> Result<Option<complaint::Model>, DbErr> {
+        complaint::Entity::find()
+            .filter(complaint::Column::IdempotencyKey.eq(key))
+            .one(&self.db)
+            .await
+    }
+
+    async fn insert(
+        &self,
+        valid: &ValidSubmission,
+        submission: &Submission,
+        hash: &str,
+    ) -> Result<Accepted, SubmitError> {
+        let now = Utc::now();
+        let complaint_id = Uuid::now_v7();
+        let tracking_id = tracking_id::generate();
+        let txn = self.db.begin().await?;
+        let reporter_id = if valid.has_identity() {
+            let sealed = self.vault.seal(&Identity {
+                name: valid.reporter_name.clone(),
+                phone: valid.reporter_phone.clone(),
+                email: valid.reporter_email.clone(),
+            })?;
+            let id = Uuid::new_v4();
+            reporter::ActiveModel {
+                id: Set(id),
+                key_id: Set(sealed.key_id),
+                nonce: Set(sealed.nonce),
+                ciphertext: Set(sealed.ciphertext),
+                created_at: Set(now),
+            }
+            .insert(&txn)
+            .await?;
+            Some(id)
+        } else {
+            None
+        };
+        complaint::ActiveModel {
+            id: Set(complaint_id),
+            tracking_id: Set(tracking_id.clone()),
+            idempotency_key: Set(valid.idempotency_key.clone()),
+            request_hash: Set(hash.to_owned()),
+            title: Set(valid.title.clone()),
+            body: Set(valid.body.clone()),
+            category_code: Set(valid.category_code.clone()),
+            kabupaten_code: Set(valid.kabupaten_code.clone()),
+            location: Set(valid.location.clone()),
+            kind: Set(kind_name(submission.kind).to_owned()),
+            channel: Set(channel_name(submission.channel).to_owned()),
+            anonim: Set(submission.anonim),
+            rahasia: Set(submission.rahasia),
+            reporter_id: Set(reporter_id),
+            public_state: Set(lapor_domain::CaseState::Submitted.as_str().to_owned()),
+            skpd_name: Set(None),
+            submitted_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(&txn)
+        .await?;
+        let payload = Payload::ComplaintSubmitted(ComplaintSubmitted {
+            title: valid.title.clone(),
+            body: valid.body.clone(),
+            category_code: valid.category_code.clone(),
+            kabupaten_code: valid.kabupaten_code.clone(),
+            location: valid.location.clone(),
+            channel: submission.channel as i32,
+            kind: submission.kind as i32,
+            anonim: submission.anonim,
+            rahasia: submission.rahasia,
+            reporter_ref: reporter_id.map(|id| id.to_string()).unwrap_or_default(),
+            submitted_at: Some(to_timestamp(now)),
+        });
+        let event = OutgoingEvent::new(new_envelope("intake", complaint_id, &tracking_id, payload), None);
+        self.outbox.enqueue(&txn, &event).await?;
+        txn.commit().await?;
+        tracing::info!(%tracking_id, category = %valid.category_code, kabupaten = %valid.kabupaten_code, "complaint accepted");
+        metrics::counter!("lapor_intake_accepted_total", "channel" => channel_name(submission.channel)).increment(1);
+        Ok(Accepted {
+            complaint_id,
+            tracking_id,
+            replayed: false,
+            submitted_at: now,
+        })
+    }
+}
+
+fn replay(existing: complaint::Model, hash: &str) -> Result<Accepted, SubmitError> {
+    if existing.request_hash != hash {
+        return Err(SubmitError::KeyReused);
+    }
+    Ok(Accepted {
+        complaint_id: existing.id,
+        tracking_id: existing.tracking_id,
+        replayed: true,
+        submitted_at: existing.submitted_at,
+    })
+}

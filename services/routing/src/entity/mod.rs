@@ -1,0 +1,2 @@
+pub mod case;
+pub mod skpd;

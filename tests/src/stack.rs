@@ -1,0 +1,305 @@
+//! One complete LAPOR system inside the test process.
+
+use crate::mailbox::SmtpSink;
+use crate::rabbit;
+use lapor_platform::Listeners;
+use lapor_platform::config::{AmqpSettings, DatabaseSettings, ListenSettings, SeedSettings};
+use lapor_proto::analytics::v1::analytics_service_client::AnalyticsServiceClient;
+use lapor_proto::intake::v1::intake_service_client::IntakeServiceClient;
+use lapor_proto::notification::v1::notification_service_client::NotificationServiceClient;
+use lapor_proto::routing::v1::routing_service_client::RoutingServiceClient;
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+
+pub const SERVICES: [&str; 4] = ["intake", "routing", "notification", "analytics"];
+pub const TEST_VAULT_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+
+static STACK_COUNTER: AtomicU32 = AtomicU32::new(0);
+
+pub struct StackConfig {
+    pub name: &'static str,
+    /// Pool size per service; small, so parallel suites fit PostgreSQL's 100 connections.
+    pub max_connections: u32,
+}
+
+impl StackConfig {
+    pub fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            max_connections: 4,
+        }
+    }
+}
+
+struct Running {
+    stop: CancellationToken,
+    handle: JoinHandle<anyhow::Result<()>>,
+    grpc_port: u16,
+    http_port: u16,
+}
+
+pub struct Stack {
+    pub prefix: String,
+    pub vhost: String,
+    pub smtp: SmtpSink,
+    running: HashMap<&'static str, Running>,
+    _maildir: tempdir::TempDirGuard,
+}
+
+mod tempdir {
+    use std::path::PathBuf;
+
+    /// Removes the directory when dropped.
+    pub struct TempDirGuard(pub PathBuf);
+
+    impl Drop for TempDirGuard {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn database_url(prefix: &str, service: &str) -> String {
+    format!("postgres://postgres@127.0.0.1:5432/{prefix}_{service}")
+}
+
+/// Logs go to the test output only with TEST_LOG=1.
+fn init_test_tracing() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if std::env::var("TEST_LOG").is_ok() {
+            let _ = tracing_subscriber_init();
+        }
+    });
+}
+
+fn tracing_subscriber_init() -> anyhow::Result<()> {
+    let guard = lapor_platform::telemetry::init("lapor-e2e")?;
+    std::mem::forget(guard);
+    Ok(())
+}
+
+async fn http_status(port: u16, path: &str) -> Option<u16> {
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+    let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.ok()?;
+    let text = String::from_utf8_lossy(&response);
+    text.split_whitespace().nth(1)?.parse().ok()
+}
+
+impl Stack {
+    pub async fn start(config: StackConfig) -> anyhow::Result<Self> {
+        init_test_tracing();
+        let prefix = format!(
+            "lapor_test_{}_{}_{}",
+            config.name,
+            std::process::id(),
+            STACK_COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let vhost = prefix.clone();
+        rabbit::create_vhost(&vhost).await?;
+        let maildir = std::env::temp_dir().join(format!("{prefix}_mail"));
+        let smtp = SmtpSink::start(maildir.clone()).await?;
+        let mut stack = Stack {
+            prefix,
+            vhost,
+            smtp,
+            running: HashMap::new(),
+            _maildir: tempdir::TempDirGuard(maildir),
+        };
+        for service in SERVICES {
+            stack.start_service(service, config.max_connections).await?;
+        }
+        stack.wait_ready(Duration::from_secs(60)).await?;
+        Ok(stack)
+    }
+
+    fn database(&self, service: &str, max_connections: u32) -> DatabaseSettings {
+        DatabaseSettings {
+            url: database_url(&self.prefix, service),
+            max_connections,
+        }
+    }
+
+    /// Starts (or restarts) one service on fresh port-0 listeners.
+    pub async fn start_service(&mut self, service: &'static str, max_connections: u32) -> anyhow::Result<()> {
+        let any = ListenSettings {
+            addr: "127.0.0.1:0".parse()?,
+        };
+        let listeners = Listeners::bind(any.addr, any.addr).await?;
+        let (grpc_port, http_port) = (listeners.grpc_port(), listeners.http_port());
+        let amqp = AmqpSettings {
+            url: rabbit::amqp_url(&self.vhost),
+        };
+        let seed = SeedSettings {
+            dir: repo_root().join("deploy/seed"),
+        };
+        let database = self.database(service, max_connections);
+        let stop = CancellationToken::new();
+        let token = stop.clone();
+        let handle = match service {
+            "intake" => {
+                let settings = lapor_intake::Settings {
+                    database,
+                    amqp,
+                    grpc: any.clone(),
+                    http: any,
+                    seed,
+                    vault: lapor_intake::VaultSettings {
+                        key_id: "test".into(),
+                        key: TEST_VAULT_KEY.into(),
+                    },
+                };
+                tokio::spawn(lapor_intake::run(settings, listeners, token))
+            }
+            "routing" => {
+                let settings = lapor_routing::Settings {
+                    database,
+                    amqp,
+                    grpc: any.clone(),
+                    http: any,
+                    seed,
+                };
+                tokio::spawn(lapor_routing::run(settings, listeners, token))
+            }
+            "notification" => {
+                let settings = lapor_notification::Settings {
+                    database,
+                    amqp,
+                    grpc: any.clone(),
+                    http: any,
+                    seed,
+                    smtp: lapor_notification::mailer::SmtpSettings {
+                        host: "127.0.0.1".into(),
+                        port: self.smtp.port,
+                        security: lapor_notification::mailer::SmtpSecurity::None,
+                        username: String::new(),
+                        password: String::new(),
+                        from: "LAPOR Test <no-reply@lapor.test>".into(),
+                        message_id_domain: "lapor.test".into(),
+                    },
+                    console: lapor_notification::ConsoleSettings {
+                        url: "http://127.0.0.1:8081".into(),
+                    },
+                };
+                tokio::spawn(lapor_notification::run(settings, listeners, token))
+            }
+            "analytics" => {
+                let settings = lapor_analytics::Settings {
+                    database,
+                    amqp,
+                    grpc: any.clone(),
+                    http: any,
+                };
+                tokio::spawn(lapor_analytics::run(settings, listeners, token))
+            }
+            other => anyhow::bail!("unknown service {other}"),
+        };
+        self.running.insert(
+            service,
+            Running {
+                stop,
+                handle,
+                grpc_port,
+                http_port,
+            },
+        );
+        Ok(())
+    }
+
+    /// Graceful stop of one service (what SIGTERM does).
+    pub async fn stop_service(&mut self, service: &str) -> anyhow::Result<()> {
+        if let Some(running) = self.running.remove(service) {
+            running.stop.cancel();
+            running.handle.await??;
+        }
+        Ok(())
+    }
+
+    pub async fn wait_ready(&self, timeout: Duration) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        for (service, running) in &self.running {
+            loop {
+                if running.handle.is_finished() {
+                    anyhow::bail!("{service} exited during start-up");
+                }
+                if http_status(running.http_port, "/readyz").await == Some(200) {
+                    break;
+                }
+                if tokio::time::Instant::now() > deadline {
+                    anyhow::bail!("{service} not ready after {timeout:?}");
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn http_port(&self, service: &str) -> u16 {
+        self.running.get(service).map(|r| r.http_port).unwrap_or(0)
+    }
+
+    pub async fn channel(&self, service: &str) -> anyhow::Result<Channel> {
+        let port = self.running.get(service).map(|r| r.grpc_port).unwrap_or(0);
+        Ok(
+            tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))?
+                .connect()
+                .await?,
+        )
+    }
+
+    pub async fn intake(&self) -> anyhow::Result<IntakeServiceClient<Channel>> {
+        Ok(IntakeServiceClient::new(self.channel("intake").await?))
+    }
+    pub async fn routing(&self) -> anyhow::Result<RoutingServiceClient<Channel>> {
+        Ok(RoutingServiceClient::new(self.channel("routing").await?))
+    }
+    pub async fn notification(&self) -> anyhow::Result<NotificationServiceClient<Channel>> {
+        Ok(NotificationServiceClient::new(self.channel("notification").await?))
+    }
+    pub async fn analytics(&self) -> anyhow::Result<AnalyticsServiceClient<Channel>> {
+        Ok(AnalyticsServiceClient::new(self.channel("analytics").await?))
+    }
+
+    /// A connection to a service's own database, for assertions only.
+    pub async fn db(&self, service: &str) -> anyhow::Result<DatabaseConnection> {
+        Ok(Database::connect(database_url(&self.prefix, service)).await?)
+    }
+
+    pub fn amqp_url(&self) -> String {
+        rabbit::amqp_url(&self.vhost)
+    }
+
+    /// Stops every service gracefully, then removes the databases, the vhost and the mail.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        let services: Vec<&'static str> = self.running.keys().copied().collect();
+        for service in services {
+            self.stop_service(service).await?;
+        }
+        let admin = Database::connect("postgres://postgres@127.0.0.1:5432/postgres").await?;
+        for service in SERVICES {
+            admin
+                .execute_unprepared(&format!(
+                    "DROP DATABASE IF EXISTS {}_{service} WITH (FORCE)",
+                    self.prefix
+                ))
+                .await?;
+        }
+        rabbit::delete_vhost(&self.vhost).await?;
+        self.smtp.stop().await;
+        Ok(())
+    }
+}

@@ -1,0 +1,411 @@
+//! End-to-end: the four services against real PostgreSQL, RabbitMQ and an SMTP server.
+
+use lapin::options::{BasicPublishOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Connection, ConnectionProperties};
+use lapor_domain::Directory;
+use lapor_domain::reference::OfficerRole;
+use lapor_e2e::{Stack, StackConfig, eventually};
+use lapor_proto::analytics::v1::{GetSummaryRequest, Summary};
+use lapor_proto::events::v1::EventEnvelope;
+use lapor_proto::intake::v1::{Reporter, SubmitComplaintRequest};
+use lapor_proto::notification::v1::ListDeliveriesRequest;
+use lapor_proto::routing::v1::GetCaseRequest;
+use prost::Message;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn directory() -> Directory {
+    Directory::load(&lapor_e2e::stack::repo_root().join("deploy/seed")).expect("seed")
+}
+
+fn complaint(title: &str, category: &str, kabupaten: &str) -> SubmitComplaintRequest {
+    SubmitComplaintRequest {
+        title: title.into(),
+        body: format!("{title}. Mohon segera ditindaklanjuti."),
+        category_code: category.into(),
+        kabupaten_code: kabupaten.into(),
+        location: "Jl. Jenderal Ahmad Yani".into(),
+        reporter: Some(Reporter {
+            name: "Warga Uji".into(),
+            phone: "0812-0000-1111".into(),
+            email: "warga.uji@example.id".into(),
+        }),
+        ..Default::default()
+    }
+}
+
+async fn count(db: &DatabaseConnection, sql: &str) -> i64 {
+    db.query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
+        .await
+        .expect("query")
+        .expect("row")
+        .try_get_by_index::<i64>(0)
+        .expect("count")
+}
+
+/// Outbox rows of `event_type` whose envelope is about `tracking_id`: (routing key, payload).
+async fn outbox_rows(db: &DatabaseConnection, event_type: &str, tracking_id: &str) -> Vec<(String, Vec<u8>)> {
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT routing_key, payload FROM outbox WHERE event_type = $1 AND published_at IS NOT NULL",
+            [event_type.into()],
+        ))
+        .await
+        .expect("outbox");
+    rows.into_iter()
+        .map(|r| {
+            (
+                r.try_get::<String>("", "routing_key").expect("key"),
+                r.try_get::<Vec<u8>>("", "payload").expect("payload"),
+            )
+        })
+        .filter(|(_, payload)| EventEnvelope::decode(payload.as_slice()).is_ok_and(|e| e.tracking_id == tracking_id))
+        .collect()
+}
+
+fn penghubung_emails(directory: &Directory, skpd: &str) -> BTreeSet<String> {
+    directory
+        .officers_of(skpd, OfficerRole::Penghubung)
+        .map(|o| o.email.clone())
+        .collect()
+}
+
+fn mails_about(stack: &Stack, tracking_id: &str) -> Vec<lapor_e2e::mailbox::ReceivedMail> {
+    stack
+        .smtp
+        .messages()
+        .into_iter()
+        .filter(|m| m.raw.contains(tracking_id))
+        .collect()
+}
+
+async fn summary(stack: &Stack) -> Summary {
+    stack
+        .analytics()
+        .await
+        .expect("client")
+        .get_summary(GetSummaryRequest {})
+        .await
+        .expect("summary")
+        .into_inner()
+}
+
+async fn publish_raw(stack: &Stack, exchange: &str, routing_key: &str, payload: &[u8]) {
+    let connection = Connection::connect(&stack.amqp_url(), ConnectionProperties::default())
+        .await
+        .expect("amqp");
+    let channel = connection.create_channel().await.expect("channel");
+    channel
+        .basic_publish(
+            exchange.into(),
+            routing_key.into(),
+            BasicPublishOptions::default(),
+            payload,
+            BasicProperties::default().with_delivery_mode(2),
+        )
+        .await
+        .expect("publish")
+        .await
+        .expect("confirm");
+    connection.close(200, "done".into()).await.ok();
+}
+
+async fn queue_depth(stack: &Stack, queue: &str) -> u32 {
+    let connection = Connection::connect(&stack.amqp_url(), ConnectionProperties::default())
+        .await
+        .expect("amqp");
+    let channel = connection.create_channel().await.expect("channel");
+    let declared = channel
+        .queue_declare(
+            queue.into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .expect("queue exists");
+    connection.close(200, "done".into()).await.ok();
+    declared.message_count()
+}
+
+/// Waits until the case is assigned, both liaison officers got their e-mail, and returns the
+/// tracking id.
+async fn submit_and_follow(stack: &Stack, request: SubmitComplaintRequest, expected_skpd: &str) -> String {
+    let tracking_id = stack
+        .intake()
+        .await
+        .expect("client")
+        .submit_complaint(request)
+        .await
+        .expect("accepted")
+        .into_inner()
+        .tracking_id;
+    let mut routing = stack.routing().await.expect("client");
+    let case = eventually("case assigned", WAIT, || {
+        let mut routing = routing.clone();
+        let tracking_id = tracking_id.clone();
+        async move {
+            let case = routing
+                .get_case(GetCaseRequest { tracking_id })
+                .await
+                .ok()?
+                .into_inner();
+            (case.state == "assigned").then_some(case)
+        }
+    })
+    .await;
+    let _ = &mut routing;
+    assert_eq!(
+        case.skpd_code, expected_skpd,
+        "case {tracking_id} went to the wrong skpd"
+    );
+    let expected = penghubung_emails(&directory(), expected_skpd);
+    eventually("liaison officers' e-mail", WAIT, || {
+        let got = mails_about(stack, &tracking_id).len();
+        std::future::ready((got >= expected.len()).then_some(()))
+    })
+    .await;
+    tracking_id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn complaint_flows_from_intake_to_officers_mailbox_and_analytics() {
+    let stack = Stack::start(StackConfig::new("flow")).await.expect("stack starts");
+    let directory = directory();
+    let cases = [
+        (
+            complaint("IGD penuh, pasien menunggu di lorong", "kesehatan.rumah-sakit", "6371"),
+            "rsud-ulin",
+        ),
+        (
+            complaint(
+                "Jembatan Sungai Martapura retak",
+                "infrastruktur.jalan-jembatan",
+                "6303",
+            ),
+            "pupr",
+        ),
+        (complaint("Keluhan umum pelayanan", "lainnya", "6372"), "diskominfo"),
+    ];
+    let mut tracked = Vec::new();
+    for (request, skpd) in cases {
+        let tracking_id = submit_and_follow(&stack, request, skpd).await;
+        tracked.push((tracking_id, skpd));
+    }
+
+    let routing_db = stack.db("routing").await.expect("db");
+    let notification_db = stack.db("notification").await.expect("db");
+    for (tracking_id, skpd) in &tracked {
+        // Exactly one e-mail per liaison officer, each carrying the tracking id.
+        let mails = mails_about(&stack, tracking_id);
+        let recipients: Vec<String> = mails.iter().flat_map(|m| m.rcpt_to.clone()).collect();
+        let unique: BTreeSet<String> = recipients.iter().cloned().collect();
+        assert_eq!(
+            recipients.len(),
+            unique.len(),
+            "a liaison officer got {tracking_id} twice"
+        );
+        assert_eq!(unique, penghubung_emails(&directory, skpd));
+
+        // The assignment was published to the SKPD's routing key and consumed from its queue.
+        let assigned = outbox_rows(&routing_db, "complaint.assigned", tracking_id).await;
+        assert_eq!(assigned.len(), 1);
+        assert_eq!(assigned[0].0, format!("complaint.assigned.{skpd}"));
+        let event = EventEnvelope::decode(assigned[0].1.as_slice()).expect("envelope");
+        let consumed = count(
+            &notification_db,
+            &format!(
+                "SELECT count(*) FROM inbox WHERE consumer = 'notification.skpd.{skpd}' AND event_id = '{}'",
+                event.event_id
+            ),
+        )
+        .await;
+        assert_eq!(
+            consumed, 1,
+            "assignment of {tracking_id} did not pass through skpd.{skpd}"
+        );
+
+        let deliveries = stack
+            .notification()
+            .await
+            .expect("client")
+            .list_deliveries(ListDeliveriesRequest {
+                tracking_id: tracking_id.clone(),
+                ..Default::default()
+            })
+            .await
+            .expect("deliveries")
+            .into_inner()
+            .deliveries;
+        assert_eq!(deliveries.len(), unique.len());
+        assert!(deliveries.iter().all(|d| d.state == "SENT"), "{deliveries:?}");
+    }
+
+    let total = eventually("analytics counts", WAIT, || async {
+        let s = summary(&stack).await;
+        (s.complaints_total == 3 && s.notifications_sent == 6).then_some(s)
+    })
+    .await;
+    for (_, skpd) in &tracked {
+        let assigned = total
+            .by_skpd
+            .iter()
+            .find(|c| c.skpd_code == *skpd && c.state == "assigned")
+            .map(|c| c.count);
+        assert_eq!(assigned, Some(1), "analytics for {skpd}: {:?}", total.by_skpd);
+    }
+
+    // The same client idempotency key twice: one tracking id, one case.
+    let mut keyed = complaint("Sekolah rusak", "pendidikan.sma-smk", "6301");
+    keyed.idempotency_key = "mobile-7f3a-0001".into();
+    let mut intake = stack.intake().await.expect("client");
+    let first = intake
+        .submit_complaint(keyed.clone())
+        .await
+        .expect("first")
+        .into_inner();
+    let second = intake
+        .submit_complaint(keyed.clone())
+        .await
+        .expect("second")
+        .into_inner();
+    assert_eq!(first.tracking_id, second.tracking_id);
+    assert!(!first.replayed && second.replayed);
+    keyed.title = "Another complaint with a reused key".into();
+    let reused = intake
+        .submit_complaint(keyed)
+        .await
+        .expect_err("key reuse with other content");
+    assert_eq!(reused.code(), tonic::Code::AlreadyExists);
+    let intake_db = stack.db("intake").await.expect("db");
+    assert_eq!(
+        count(
+            &intake_db,
+            "SELECT count(*) FROM complaints WHERE idempotency_key = 'mobile-7f3a-0001'"
+        )
+        .await,
+        1
+    );
+
+    // The same events delivered twice: one case, one e-mail per officer.
+    let (first_tracking, first_skpd) = tracked[0].clone();
+    let submitted = outbox_rows(&intake_db, "complaint.submitted", &first_tracking).await;
+    let assigned = outbox_rows(&routing_db, "complaint.assigned", &first_tracking).await;
+    assert_eq!((submitted.len(), assigned.len()), (1, 1));
+    publish_raw(&stack, "lapor.events", &submitted[0].0, &submitted[0].1).await;
+    publish_raw(&stack, "lapor.events", &assigned[0].0, &assigned[0].1).await;
+    // A later complaint through the same queues: once it is done, the duplicates were seen.
+    let sentinel = submit_and_follow(
+        &stack,
+        complaint("Antrian rawat jalan", "kesehatan.rumah-sakit", "6371"),
+        first_skpd,
+    )
+    .await;
+    assert_eq!(
+        count(
+            &routing_db,
+            &format!("SELECT count(*) FROM cases WHERE tracking_id = '{first_tracking}'")
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        mails_about(&stack, &first_tracking).len(),
+        penghubung_emails(&directory, first_skpd).len()
+    );
+    assert_eq!(
+        count(
+            &notification_db,
+            &format!("SELECT count(*) FROM deliveries WHERE tracking_id = '{first_tracking}'")
+        )
+        .await,
+        penghubung_emails(&directory, first_skpd).len() as i64
+    );
+    assert!(!sentinel.is_empty());
+    eventually("analytics after duplicates", WAIT, || async {
+        let s = summary(&stack).await;
+        // 3 + the keyed complaint + the sentinel; duplicates counted nothing.
+        (s.complaints_total == 5).then_some(())
+    })
+    .await;
+
+    stack.stop().await.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bad_input_is_rejected_by_field_and_stores_nothing() {
+    let stack = Stack::start(StackConfig::new("badinput")).await.expect("stack starts");
+    let mut intake = stack.intake().await.expect("client");
+    let good = complaint("Jalan rusak", "infrastruktur.jalan-jembatan", "6303");
+    let with = |edit: &dyn Fn(&mut SubmitComplaintRequest)| {
+        let mut request = good.clone();
+        edit(&mut request);
+        request
+    };
+    let reporter = |name: &str, phone: &str, email: &str| {
+        Some(Reporter {
+            name: name.into(),
+            phone: phone.into(),
+            email: email.into(),
+        })
+    };
+    let bad: Vec<(&str, SubmitComplaintRequest)> = vec![
+        ("title", with(&|r| r.title = String::new())),
+        ("title", with(&|r| r.title = "   ".into())),
+        ("title", with(&|r| r.title = "x".repeat(151))),
+        ("title", with(&|r| r.title = "bell\u{7}".into())),
+        ("body", with(&|r| r.body = String::new())),
+        ("body", with(&|r| r.body = "y".repeat(4001))),
+        ("body", with(&|r| r.body = "nul\u{0}byte".into())),
+        ("category_code", with(&|r| r.category_code = "jalan".into())),
+        ("category_code", with(&|r| r.category_code = String::new())),
+        ("kabupaten_code", with(&|r| r.kabupaten_code = "3171".into())),
+        ("reporter.phone", with(&|r| r.reporter = reporter("", "12345", ""))),
+        (
+            "reporter.email",
+            with(&|r| r.reporter = reporter("", "", "not-an-email")),
+        ),
+        (
+            "reporter.name",
+            with(&|r| r.reporter = reporter(&"n".repeat(101), "", "")),
+        ),
+        ("idempotency_key", with(&|r| r.idempotency_key = "has spaces".into())),
+        ("kind", with(&|r| r.kind = 99)),
+    ];
+    for (field, request) in bad {
+        let status = intake.submit_complaint(request).await.expect_err("must be rejected");
+        assert_eq!(status.code(), tonic::Code::InvalidArgument, "{field}: {status:?}");
+        assert!(
+            status.message().starts_with(&format!("{field}:")),
+            "{field}: {}",
+            status.message()
+        );
+        assert_eq!(
+            status.metadata().get("lapor-field").and_then(|v| v.to_str().ok()),
+            Some(field)
+        );
+    }
+    let intake_db = stack.db("intake").await.expect("db");
+    assert_eq!(count(&intake_db, "SELECT count(*) FROM complaints").await, 0);
+    assert_eq!(count(&intake_db, "SELECT count(*) FROM reporters").await, 0);
+    assert_eq!(count(&intake_db, "SELECT count(*) FROM outbox").await, 0);
+
+    // A message no consumer can decode is dead-lettered after the delivery limit, and the
+    // queue keeps flowing.
+    publish_raw(&stack, "", "routing.submissions", b"\xff\xfenot a protobuf envelope").await;
+    submit_and_follow(&stack, good, "pupr").await;
+    eventually("poison message in the dead-letter queue", WAIT, || async {
+        (queue_depth(&stack, "routing.submissions.dead").await == 1).then_some(())
+    })
+    .await;
+    assert_eq!(queue_depth(&stack, "routing.submissions").await, 0);
+
+    stack.stop().await.expect("clean stop");
+}
