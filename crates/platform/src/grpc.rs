@@ -17,6 +17,28 @@ pub fn server() -> tonic::transport::Server {
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
         .max_connection_age(Duration::from_secs(300))
         .max_connection_age_grace(Duration::from_secs(30))
+        .trace_fn(request_span)
+}
+
+/// The server span of one call, child of the caller's W3C trace context when it sent one,
+/// so a submission made by a traced client continues the client's trace.
+fn request_span(request: &tonic::codegen::http::Request<()>) -> tracing::Span {
+    let span = tracing::info_span!(
+        "grpc.request",
+        otel.kind = "server",
+        rpc.system = "grpc",
+        rpc.method = %request.uri().path(),
+    );
+    let headers: std::collections::BTreeMap<String, String> = ["traceparent", "tracestate"]
+        .into_iter()
+        .filter_map(|key| {
+            let value = request.headers().get(key)?.to_str().ok()?;
+            Some((key.to_owned(), value.to_owned()))
+        })
+        .collect();
+    lapor_messaging::propagation::restore_parent(&span, &headers);
+    metrics::counter!("lapor_grpc_requests_total", "method" => request.uri().path().to_owned()).increment(1);
+    span
 }
 
 /// Health reporter and the health + reflection services to add to the router.
