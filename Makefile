@@ -15,8 +15,10 @@ infra:
 
 # Everything: infrastructure check, one shared build, unit tests, end-to-end suites.
 test: infra
+	deploy/scripts/clean-test-state.sh
 	$(CARGO) build --workspace --all-targets
 	$(CARGO) test --workspace --all-targets --no-fail-fast
+	deploy/scripts/k8s-validate.sh
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -24,3 +26,9 @@ lint:
 
 fmt:
 	$(CARGO) fmt --all
+
+# Render every kustomize target under k8s/ and validate it offline against the Kubernetes
+# and CRD schemas, plus deploy/compose.yaml (tools install into .tools/ on first use).
+.PHONY: k8s-validate
+k8s-validate:
+	deploy/scripts/k8s-validate.sh

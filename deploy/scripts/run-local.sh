@@ -13,6 +13,9 @@ mkdir -p var/log var/mail
 # Production sets LAPOR__VAULT__KEY from a secret store.
 if [ ! -s var/dev-vault.key ]; then head -c 32 /dev/urandom | base64 > var/dev-vault.key; fi
 export LAPOR__VAULT__KEY="${LAPOR__VAULT__KEY:-$(cat var/dev-vault.key)}"
+# The development JWT signing secret; `laporctl token` reads the same file.
+if [ ! -s var/dev-auth.secret ]; then head -c 48 /dev/urandom | base64 | tr -d '\n/+=' > var/dev-auth.secret; fi
+export LAPOR__AUTH__DEV_SECRET="${LAPOR__AUTH__DEV_SECRET:-$(cat var/dev-auth.secret)}"
 export LAPOR_CONFIG_DIR="$root/deploy/config"
 
 pids=()
@@ -64,6 +67,15 @@ Submit a complaint and follow it:
   target/release/laporctl deliveries --tracking-id <tracking-id>
   grep -l <tracking-id> var/mail/new/*
   target/release/laporctl summary
+
+Act as officers (development tokens signed with var/dev-auth.secret):
+
+  export LAPOR_TOKEN=\$(target/release/laporctl token --role admin)
+  target/release/laporctl queue                       # cases waiting for verification
+  target/release/laporctl act <tracking-id> verify dinkes
+  export LAPOR_TOKEN=\$(target/release/laporctl token --role penghubung --skpd dinkes)
+  target/release/laporctl act <tracking-id> follow-up "Sudah ditangani petugas"
+  target/release/laporctl audit <tracking-id>
 
 Press Ctrl-C to stop everything.
 MSG

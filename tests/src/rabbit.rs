@@ -3,7 +3,15 @@
 use tokio::process::Command;
 
 async fn rabbitmqctl(args: &[&str]) -> anyhow::Result<()> {
-    let output = Command::new("rabbitmqctl").arg("-q").args(args).output().await?;
+    // A wedged broker makes rabbitmqctl hang; fail the suite with a clear reason instead.
+    let run = Command::new("rabbitmqctl")
+        .arg("-q")
+        .args(args)
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(std::time::Duration::from_secs(60), run)
+        .await
+        .map_err(|_| anyhow::anyhow!("rabbitmqctl {args:?} timed out: is the broker healthy?"))??;
     if !output.status.success() {
         anyhow::bail!(
             "rabbitmqctl {args:?} failed: {}",

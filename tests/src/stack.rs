@@ -2,7 +2,9 @@
 
 use crate::mailbox::SmtpSink;
 use crate::rabbit;
+use lapor_domain::reference::OfficerRole;
 use lapor_platform::Listeners;
+use lapor_platform::auth::{AuthSettings, Principal};
 use lapor_platform::config::{AmqpSettings, DatabaseSettings, ListenSettings, SeedSettings};
 use lapor_proto::analytics::v1::analytics_service_client::AnalyticsServiceClient;
 use lapor_proto::intake::v1::intake_service_client::IntakeServiceClient;
@@ -20,6 +22,36 @@ use tonic::transport::Channel;
 
 pub const SERVICES: [&str; 4] = ["intake", "routing", "notification", "analytics"];
 pub const TEST_VAULT_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+const TEST_AUTH_SECRET: &str = "test-only-secret-0123456789abcdef0123";
+
+pub fn auth_settings() -> AuthSettings {
+    AuthSettings {
+        issuer: "lapor-test".into(),
+        audience: "lapor".into(),
+        algorithms: vec!["HS256".into()],
+        dev_secret: TEST_AUTH_SECRET.into(),
+        public_key_pem: String::new(),
+    }
+}
+
+/// A valid bearer token for `role`, scoped to `skpd` (None for provincial roles).
+pub fn token(role: OfficerRole, skpd: Option<&str>) -> String {
+    let principal = Principal {
+        subject: format!("test-{}-{}", role.as_str(), skpd.unwrap_or("prov")),
+        name: format!("Test {}", role.as_str()),
+        role,
+        skpd: skpd.map(str::to_owned),
+    };
+    lapor_platform::auth::mint_dev_token(&auth_settings(), &principal, 3600).expect("mint test token")
+}
+
+/// Wraps a request with `authorization: Bearer <token>`.
+pub fn authorized<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    let value = format!("Bearer {token}").parse().expect("ascii token");
+    request.metadata_mut().insert("authorization", value);
+    request
+}
 
 static STACK_COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -120,10 +152,13 @@ impl Stack {
             running: HashMap::new(),
             _maildir: tempdir::TempDirGuard(maildir),
         };
-        for service in SERVICES {
+        // One at a time, routing before notification: both declare the SKPD queues, and
+        // RabbitMQ 3.10 has been seen to wedge when the same quorum queues are created from
+        // two connections at once.
+        for service in ["routing", "intake", "notification", "analytics"] {
             stack.start_service(service, config.max_connections).await?;
+            stack.wait_ready(Duration::from_secs(60)).await?;
         }
-        stack.wait_ready(Duration::from_secs(60)).await?;
         Ok(stack)
     }
 
@@ -172,6 +207,7 @@ impl Stack {
                     grpc: any.clone(),
                     http: any,
                     seed,
+                    auth: auth_settings(),
                 };
                 tokio::spawn(lapor_routing::run(settings, listeners, token))
             }

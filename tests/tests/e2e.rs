@@ -5,12 +5,13 @@ use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
 use lapor_domain::Directory;
 use lapor_domain::reference::OfficerRole;
+use lapor_e2e::stack::{authorized, token};
 use lapor_e2e::{Stack, StackConfig, eventually};
 use lapor_proto::analytics::v1::{GetSummaryRequest, Summary};
 use lapor_proto::events::v1::EventEnvelope;
 use lapor_proto::intake::v1::{Reporter, SubmitComplaintRequest};
 use lapor_proto::notification::v1::ListDeliveriesRequest;
-use lapor_proto::routing::v1::GetCaseRequest;
+use lapor_proto::routing::v1::{CaseRef, GetCaseRequest, VerifyCaseRequest};
 use prost::Message;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use std::collections::BTreeSet;
@@ -112,7 +113,7 @@ async fn publish_raw(stack: &Stack, exchange: &str, routing_key: &str, payload: 
         .expect("publish")
         .await
         .expect("confirm");
-    connection.close(200, "done".into()).await.ok();
+    let _ = tokio::time::timeout(Duration::from_secs(2), connection.close(200, "done".into())).await;
 }
 
 async fn queue_depth(stack: &Stack, queue: &str) -> u32 {
@@ -131,8 +132,31 @@ async fn queue_depth(stack: &Stack, queue: &str) -> u32 {
         )
         .await
         .expect("queue exists");
-    connection.close(200, "done".into()).await.ok();
+    let _ = tokio::time::timeout(Duration::from_secs(2), connection.close(200, "done".into())).await;
     declared.message_count()
+}
+
+/// Polls routing (as the provincial admin) until the case is in `state`.
+async fn wait_for_state(stack: &Stack, tracking_id: &str, state: &str) -> lapor_proto::routing::v1::Case {
+    let routing = stack.routing().await.expect("client");
+    let admin = token(OfficerRole::Admin, None);
+    eventually(&format!("case {tracking_id} {state}"), WAIT, || {
+        let mut routing = routing.clone();
+        let request = authorized(
+            GetCaseRequest {
+                tracking_id: tracking_id.to_owned(),
+            },
+            &admin,
+        );
+        async move {
+            match routing.get_case(request).await {
+                Ok(case) => Some(case.into_inner()).filter(|c| c.state == state),
+                Err(status) if status.code() == tonic::Code::NotFound => None,
+                Err(status) => panic!("GetCase {tracking_id}: {status:?}"),
+            }
+        }
+    })
+    .await
 }
 
 /// Waits until the case is assigned, both liaison officers got their e-mail, and returns the
@@ -147,21 +171,7 @@ async fn submit_and_follow(stack: &Stack, request: SubmitComplaintRequest, expec
         .expect("accepted")
         .into_inner()
         .tracking_id;
-    let mut routing = stack.routing().await.expect("client");
-    let case = eventually("case assigned", WAIT, || {
-        let mut routing = routing.clone();
-        let tracking_id = tracking_id.clone();
-        async move {
-            let case = routing
-                .get_case(GetCaseRequest { tracking_id })
-                .await
-                .ok()?
-                .into_inner();
-            (case.state == "assigned").then_some(case)
-        }
-    })
-    .await;
-    let _ = &mut routing;
+    let case = wait_for_state(stack, &tracking_id, "assigned").await;
     assert_eq!(
         case.skpd_code, expected_skpd,
         "case {tracking_id} went to the wrong skpd"
@@ -192,13 +202,47 @@ async fn complaint_flows_from_intake_to_officers_mailbox_and_analytics() {
             ),
             "pupr",
         ),
-        (complaint("Keluhan umum pelayanan", "lainnya", "6372"), "diskominfo"),
     ];
     let mut tracked = Vec::new();
     for (request, skpd) in cases {
         let tracking_id = submit_and_follow(&stack, request, skpd).await;
         tracked.push((tracking_id, skpd));
     }
+    // "lainnya" is verified by hand: it waits in the verification queue until the admin
+    // disposes it, then flows like the others.
+    let manual = stack
+        .intake()
+        .await
+        .expect("client")
+        .submit_complaint(complaint("Keluhan umum pelayanan", "lainnya", "6372"))
+        .await
+        .expect("accepted")
+        .into_inner()
+        .tracking_id;
+    let waiting = wait_for_state(&stack, &manual, "submitted").await;
+    stack
+        .routing()
+        .await
+        .expect("client")
+        .verify_case(authorized(
+            VerifyCaseRequest {
+                case: Some(CaseRef {
+                    tracking_id: manual.clone(),
+                    expected_version: waiting.version,
+                }),
+                skpd_code: "diskominfo".into(),
+            },
+            &token(OfficerRole::Admin, None),
+        ))
+        .await
+        .expect("admin verifies");
+    wait_for_state(&stack, &manual, "assigned").await;
+    let expected = penghubung_emails(&directory, "diskominfo");
+    eventually("diskominfo liaison officers' e-mail", WAIT, || {
+        std::future::ready((mails_about(&stack, &manual).len() >= expected.len()).then_some(()))
+    })
+    .await;
+    tracked.push((manual, "diskominfo"));
 
     let routing_db = stack.db("routing").await.expect("db");
     let notification_db = stack.db("notification").await.expect("db");
@@ -406,6 +450,210 @@ async fn bad_input_is_rejected_by_field_and_stores_nothing() {
     })
     .await;
     assert_eq!(queue_depth(&stack, "routing.submissions").await, 0);
+
+    stack.stop().await.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn case_workflow_is_scoped_audited_and_safe_under_concurrency() {
+    use lapor_proto::routing::v1::{
+        CloseCaseRequest, ListAuditLogRequest, ListInboxRequest, PostFollowUpRequest, StartProgressRequest,
+    };
+    let stack = Stack::start(StackConfig::new("workflow")).await.expect("stack starts");
+    let tracking_id = submit_and_follow(
+        &stack,
+        complaint("Obat kosong di puskesmas", "kesehatan.puskesmas", "6303"),
+        "dinkes",
+    )
+    .await;
+    let mut routing = stack.routing().await.expect("client");
+    let dinkes = token(OfficerRole::Penghubung, Some("dinkes"));
+    let pupr = token(OfficerRole::Penghubung, Some("pupr"));
+    let pimpinan = token(OfficerRole::Pimpinan, None);
+    let get = |t: &str| {
+        authorized(
+            GetCaseRequest {
+                tracking_id: tracking_id.clone(),
+            },
+            t,
+        )
+    };
+    let case = routing
+        .get_case(get(&dinkes))
+        .await
+        .expect("own skpd reads")
+        .into_inner();
+    let at = |version: i64| {
+        Some(CaseRef {
+            tracking_id: tracking_id.clone(),
+            expected_version: version,
+        })
+    };
+
+    // No token, a forged token, another SKPD's officer, a read-only leader.
+    let denied = routing
+        .get_case(GetCaseRequest {
+            tracking_id: tracking_id.clone(),
+        })
+        .await
+        .expect_err("no token");
+    assert_eq!(denied.code(), tonic::Code::Unauthenticated);
+    let forged = format!("{}x", &dinkes[..dinkes.len() - 1]);
+    assert_eq!(
+        routing.get_case(get(&forged)).await.expect_err("forged").code(),
+        tonic::Code::Unauthenticated
+    );
+    assert_eq!(
+        routing.get_case(get(&pupr)).await.expect_err("other skpd").code(),
+        tonic::Code::PermissionDenied
+    );
+    let inbox = authorized(
+        ListInboxRequest {
+            skpd_code: "dinkes".into(),
+            limit: 10,
+        },
+        &pupr,
+    );
+    assert_eq!(
+        routing.list_inbox(inbox).await.expect_err("other inbox").code(),
+        tonic::Code::PermissionDenied
+    );
+    let start_by_other = authorized(StartProgressRequest { case: at(case.version) }, &pupr);
+    assert_eq!(
+        routing
+            .start_progress(start_by_other)
+            .await
+            .expect_err("other skpd acts")
+            .code(),
+        tonic::Code::PermissionDenied
+    );
+    let start_by_leader = authorized(StartProgressRequest { case: at(case.version) }, &pimpinan);
+    assert_eq!(
+        routing
+            .start_progress(start_by_leader)
+            .await
+            .expect_err("pimpinan reads only")
+            .code(),
+        tonic::Code::PermissionDenied
+    );
+
+    // Two officers act on the same version: the first wins, the second must reload.
+    let started = routing
+        .start_progress(authorized(StartProgressRequest { case: at(case.version) }, &dinkes))
+        .await
+        .expect("first officer")
+        .into_inner();
+    assert_eq!(
+        (started.state.as_str(), started.version),
+        ("in_progress", case.version + 1)
+    );
+    let stale = authorized(
+        PostFollowUpRequest {
+            case: at(case.version),
+            text: "Stale".into(),
+        },
+        &dinkes,
+    );
+    assert_eq!(
+        routing.post_follow_up(stale).await.expect_err("stale").code(),
+        tonic::Code::FailedPrecondition
+    );
+    // An invalid transition and an oversized follow-up change nothing.
+    let close_early = authorized(
+        CloseCaseRequest {
+            case: at(started.version),
+        },
+        &dinkes,
+    );
+    assert_eq!(
+        routing
+            .close_case(close_early)
+            .await
+            .expect_err("not followed up")
+            .code(),
+        tonic::Code::FailedPrecondition
+    );
+    let huge = authorized(
+        PostFollowUpRequest {
+            case: at(started.version),
+            text: "x".repeat(10_001),
+        },
+        &dinkes,
+    );
+    let rejected = routing.post_follow_up(huge).await.expect_err("oversized");
+    assert_eq!(rejected.code(), tonic::Code::InvalidArgument);
+    assert_eq!(
+        rejected.metadata().get("lapor-field").and_then(|v| v.to_str().ok()),
+        Some("text")
+    );
+    let unchanged = routing.get_case(get(&dinkes)).await.expect("read").into_inner();
+    assert_eq!(
+        (unchanged.state.as_str(), unchanged.version),
+        ("in_progress", started.version)
+    );
+
+    let followed = routing
+        .post_follow_up(authorized(
+            PostFollowUpRequest {
+                case: at(started.version),
+                text: "Stok obat sudah dikirim ke puskesmas".into(),
+            },
+            &dinkes,
+        ))
+        .await
+        .expect("follow-up")
+        .into_inner();
+    assert_eq!(followed.state, "followed_up");
+    assert_eq!(followed.follow_up, "Stok obat sudah dikirim ke puskesmas");
+    let closed = routing
+        .close_case(authorized(
+            CloseCaseRequest {
+                case: at(followed.version),
+            },
+            &dinkes,
+        ))
+        .await
+        .expect("close")
+        .into_inner();
+    assert_eq!(closed.state, "closed");
+
+    // Every step is in the audit log, with who did it.
+    let audit = routing
+        .list_audit_log(authorized(
+            ListAuditLogRequest {
+                tracking_id: tracking_id.clone(),
+            },
+            &dinkes,
+        ))
+        .await
+        .expect("audit")
+        .into_inner()
+        .entries;
+    let actions: Vec<&str> = audit.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["auto_dispose", "start_progress", "follow_up", "close"]);
+    assert!(audit[1..].iter().all(|e| e.actor == "officer:test-penghubung-dinkes"));
+    assert_eq!(audit.last().map(|e| e.version_after), Some(closed.version));
+    // The audit log is append-only, even for the database owner.
+    let routing_db = stack.db("routing").await.expect("db");
+    assert!(routing_db.execute_unprepared("DELETE FROM audit_log").await.is_err());
+
+    // The events went out, and intake's public status followed them.
+    let closed_events = outbox_rows(&routing_db, "complaint.closed", &tracking_id).await;
+    assert_eq!(closed_events.len(), 1);
+    eventually("public status closed", WAIT, || async {
+        let status = stack
+            .intake()
+            .await
+            .ok()?
+            .get_complaint_status(lapor_proto::intake::v1::GetComplaintStatusRequest {
+                tracking_id: tracking_id.clone(),
+            })
+            .await
+            .ok()?
+            .into_inner();
+        (status.state == "closed").then_some(())
+    })
+    .await;
 
     stack.stop().await.expect("clean stop");
 }

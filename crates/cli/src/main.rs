@@ -12,7 +12,11 @@ use lapor_proto::intake::v1::{GetComplaintStatusRequest, Reporter, SubmitComplai
 use lapor_proto::notification::v1::ListDeliveriesRequest;
 use lapor_proto::notification::v1::notification_service_client::NotificationServiceClient;
 use lapor_proto::routing::v1::routing_service_client::RoutingServiceClient;
-use lapor_proto::routing::v1::{GetCaseRequest, ListInboxRequest};
+use lapor_proto::routing::v1::{
+    ArchiveCaseRequest, CaseRef, CloseCaseRequest, DisposeToSubUnitRequest, GetCaseRequest, HoldCaseRequest,
+    ListAuditLogRequest, ListInboxRequest, ListVerificationQueueRequest, MarkNotAuthorityRequest, MergeCaseRequest,
+    PostFollowUpRequest, RedisposeCaseRequest, ReturnToAdminRequest, StartProgressRequest, VerifyCaseRequest,
+};
 use serde_json::json;
 
 #[derive(Parser)]
@@ -49,6 +53,9 @@ struct Cli {
         global = true
     )]
     analytics: String,
+    /// Bearer token for officer commands (see `laporctl token`).
+    #[arg(long, env = "LAPOR_TOKEN", global = true, hide_env_values = true)]
+    token: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -102,6 +109,67 @@ enum Command {
     },
     /// Complaint counts from analytics.
     Summary,
+    /// Mint a development bearer token (HS256 with LAPOR__AUTH__DEV_SECRET or var/dev-auth.secret).
+    Token {
+        /// admin, koordinator, penghubung, kepala or pimpinan.
+        #[arg(long)]
+        role: String,
+        /// SKPD scope; required for koordinator, penghubung and kepala.
+        #[arg(long)]
+        skpd: Option<String>,
+        #[arg(long, default_value = "dev-officer")]
+        subject: String,
+        #[arg(long, default_value_t = 8 * 3600)]
+        ttl_seconds: u64,
+        #[arg(long, default_value = "lapor-dev")]
+        issuer: String,
+        #[arg(long, default_value = "lapor")]
+        audience: String,
+    },
+    /// Admin: cases waiting for verification.
+    Queue {
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// A case as officers see it, with the actions open to you.
+    Case { tracking_id: String },
+    /// Every action taken on a case.
+    Audit { tracking_id: String },
+    /// Act on a case. Pass --version to guard against concurrent changes; without it the
+    /// current version is read first.
+    Act {
+        tracking_id: String,
+        #[arg(long)]
+        version: Option<i64>,
+        #[command(subcommand)]
+        action: CaseAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum CaseAction {
+    /// Verifikasi and dispose to an SKPD.
+    Verify { skpd: String },
+    /// Tunda, asking the reporter a question.
+    Hold { question: String },
+    /// Bukan wewenang, naming the right body.
+    NotAuthority { body: String },
+    /// Arsipkan: SPAM, UNINTELLIGIBLE, OUT_OF_SCOPE or DUPLICATE.
+    Archive { reason: String },
+    /// Mark as a duplicate of another case.
+    Merge { parent: String },
+    /// Re-dispose a returned case to an SKPD.
+    Redispose { skpd: String },
+    /// Koordinator: dispose to a sub-unit.
+    SubUnit { name: String },
+    /// Give the case back to the admin.
+    Return { reason: String },
+    /// Work has started.
+    Start,
+    /// Post the tindak lanjut.
+    FollowUp { text: String },
+    /// Close a followed-up case.
+    Close,
 }
 
 fn time(ts: Option<&prost_types::Timestamp>) -> String {
@@ -123,6 +191,59 @@ async fn connect(url: &str) -> anyhow::Result<tonic::transport::Channel> {
         .with_context(|| format!("cannot reach {url}"))
 }
 
+fn authorized<T>(message: T, token: &Option<String>) -> anyhow::Result<tonic::Request<T>> {
+    let token = token
+        .as_deref()
+        .context("this command needs --token or LAPOR_TOKEN (mint one with `laporctl token`)")?;
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse()?);
+    Ok(request)
+}
+
+fn dev_secret() -> anyhow::Result<String> {
+    if let Ok(secret) = std::env::var("LAPOR__AUTH__DEV_SECRET") {
+        return Ok(secret);
+    }
+    std::fs::read_to_string("var/dev-auth.secret")
+        .map(|s| s.trim().to_owned())
+        .context("set LAPOR__AUTH__DEV_SECRET or run from the repository after `make run`")
+}
+
+fn print_case(case: &lapor_proto::routing::v1::Case, json_output: bool) {
+    if json_output {
+        println!(
+            "{}",
+            json!({"tracking_id": case.tracking_id, "state": case.state, "state_label": case.state_label,
+                   "version": case.version, "skpd_code": case.skpd_code, "sub_unit": case.sub_unit,
+                   "title": case.title, "body": case.body, "reporter": case.reporter, "anonim": case.anonim,
+                   "rahasia": case.rahasia, "follow_up": case.follow_up, "available_actions": case.available_actions})
+        );
+        return;
+    }
+    let mut t = table(&["field", "value"]);
+    t.add_row(vec!["tracking id", &case.tracking_id]);
+    t.add_row(vec!["state", &format!("{} ({})", case.state_label, case.state)]);
+    t.add_row(vec!["version", &case.version.to_string()]);
+    t.add_row(vec!["skpd", &format!("{} {}", case.skpd_code, case.sub_unit)]);
+    t.add_row(vec!["title", &case.title]);
+    t.add_row(vec!["body", &case.body]);
+    t.add_row(vec![
+        "reporter",
+        if case.anonim {
+            "Anonim"
+        } else {
+            "(identity in intake's vault)"
+        },
+    ]);
+    if !case.follow_up.is_empty() {
+        t.add_row(vec!["follow-up", &case.follow_up]);
+    }
+    t.add_row(vec!["you may", &case.available_actions.join(", ")]);
+    println!("{t}");
+}
+
 fn status_error(status: tonic::Status) -> anyhow::Error {
     anyhow::anyhow!("{:?}: {}", status.code(), status.message())
 }
@@ -130,7 +251,175 @@ fn status_error(status: tonic::Status) -> anyhow::Error {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    let token = cli.token.clone();
     match cli.command {
+        Command::Token {
+            role,
+            skpd,
+            subject,
+            ttl_seconds,
+            issuer,
+            audience,
+        } => {
+            use lapor_domain::reference::OfficerRole;
+            let role = match role.as_str() {
+                "admin" => OfficerRole::Admin,
+                "koordinator" => OfficerRole::Koordinator,
+                "penghubung" => OfficerRole::Penghubung,
+                "kepala" => OfficerRole::Kepala,
+                "pimpinan" => OfficerRole::Pimpinan,
+                other => anyhow::bail!("unknown role {other:?}"),
+            };
+            let settings = lapor_platform::auth::AuthSettings {
+                issuer,
+                audience,
+                algorithms: vec!["HS256".into()],
+                dev_secret: dev_secret()?,
+                public_key_pem: String::new(),
+            };
+            let principal = lapor_platform::auth::Principal {
+                name: subject.clone(),
+                subject,
+                role,
+                skpd,
+            };
+            println!(
+                "{}",
+                lapor_platform::auth::mint_dev_token(&settings, &principal, ttl_seconds)?
+            );
+        }
+        Command::Queue { limit } => {
+            let mut client = RoutingServiceClient::new(connect(&cli.routing).await?);
+            let cases = client
+                .list_verification_queue(authorized(ListVerificationQueueRequest { limit }, &token)?)
+                .await
+                .map_err(status_error)?
+                .into_inner()
+                .cases;
+            let mut t = table(&["tracking id", "version", "state", "category", "kab/kota", "title"]);
+            for c in &cases {
+                t.add_row(vec![
+                    c.tracking_id.clone(),
+                    c.version.to_string(),
+                    c.state_label.clone(),
+                    c.category_code.clone(),
+                    c.kabupaten_code.clone(),
+                    c.title.clone(),
+                ]);
+            }
+            println!("{t}\n{} case(s) waiting", cases.len());
+        }
+        Command::Case { tracking_id } => {
+            let mut client = RoutingServiceClient::new(connect(&cli.routing).await?);
+            let case = client
+                .get_case(authorized(GetCaseRequest { tracking_id }, &token)?)
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            print_case(&case, cli.json);
+        }
+        Command::Audit { tracking_id } => {
+            let mut client = RoutingServiceClient::new(connect(&cli.routing).await?);
+            let entries = client
+                .list_audit_log(authorized(ListAuditLogRequest { tracking_id }, &token)?)
+                .await
+                .map_err(status_error)?
+                .into_inner()
+                .entries;
+            let mut t = table(&["#", "at", "actor", "action", "state", "version"]);
+            for e in &entries {
+                t.add_row(vec![
+                    e.sequence.to_string(),
+                    time(e.at.as_ref()),
+                    format!("{} ({})", e.actor, e.actor_role),
+                    e.action.clone(),
+                    format!("{} → {}", e.state_before, e.state_after),
+                    e.version_after.to_string(),
+                ]);
+            }
+            println!("{t}");
+        }
+        Command::Act {
+            tracking_id,
+            version,
+            action,
+        } => {
+            let mut client = RoutingServiceClient::new(connect(&cli.routing).await?);
+            let expected_version = match version {
+                Some(v) => v,
+                None => {
+                    client
+                        .get_case(authorized(
+                            GetCaseRequest {
+                                tracking_id: tracking_id.clone(),
+                            },
+                            &token,
+                        )?)
+                        .await
+                        .map_err(status_error)?
+                        .into_inner()
+                        .version
+                }
+            };
+            let case = Some(CaseRef {
+                tracking_id,
+                expected_version,
+            });
+            let response = match action {
+                CaseAction::Verify { skpd } => {
+                    client
+                        .verify_case(authorized(VerifyCaseRequest { case, skpd_code: skpd }, &token)?)
+                        .await
+                }
+                CaseAction::Hold { question } => {
+                    client
+                        .hold_case(authorized(HoldCaseRequest { case, question }, &token)?)
+                        .await
+                }
+                CaseAction::NotAuthority { body } => {
+                    client
+                        .mark_not_authority(authorized(MarkNotAuthorityRequest { case, body }, &token)?)
+                        .await
+                }
+                CaseAction::Archive { reason } => {
+                    client
+                        .archive_case(authorized(ArchiveCaseRequest { case, reason }, &token)?)
+                        .await
+                }
+                CaseAction::Merge { parent } => {
+                    let request = MergeCaseRequest {
+                        case,
+                        parent_tracking_id: parent,
+                    };
+                    client.merge_case(authorized(request, &token)?).await
+                }
+                CaseAction::Redispose { skpd } => {
+                    let request = RedisposeCaseRequest { case, skpd_code: skpd };
+                    client.redispose_case(authorized(request, &token)?).await
+                }
+                CaseAction::SubUnit { name } => {
+                    let request = DisposeToSubUnitRequest { case, sub_unit: name };
+                    client.dispose_to_sub_unit(authorized(request, &token)?).await
+                }
+                CaseAction::Return { reason } => {
+                    client
+                        .return_to_admin(authorized(ReturnToAdminRequest { case, reason }, &token)?)
+                        .await
+                }
+                CaseAction::Start => {
+                    client
+                        .start_progress(authorized(StartProgressRequest { case }, &token)?)
+                        .await
+                }
+                CaseAction::FollowUp { text } => {
+                    client
+                        .post_follow_up(authorized(PostFollowUpRequest { case, text }, &token)?)
+                        .await
+                }
+                CaseAction::Close => client.close_case(authorized(CloseCaseRequest { case }, &token)?).await,
+            };
+            print_case(&response.map_err(status_error)?.into_inner(), cli.json);
+        }
         Command::Submit {
             title,
             body,
@@ -185,11 +474,11 @@ async fn main() -> anyhow::Result<()> {
                 .map_err(status_error)?
                 .into_inner();
             let mut routing = RoutingServiceClient::new(connect(&cli.routing).await?);
-            let case = routing
-                .get_case(GetCaseRequest { tracking_id })
-                .await
-                .ok()
-                .map(|r| r.into_inner());
+            // The case view needs an officer token; the public status does not.
+            let case = match authorized(GetCaseRequest { tracking_id }, &token) {
+                Ok(request) => routing.get_case(request).await.ok().map(|r| r.into_inner()),
+                Err(_) => None,
+            };
             if cli.json {
                 println!(
                     "{}",
@@ -220,7 +509,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Inbox { skpd, limit } => {
             let mut client = RoutingServiceClient::new(connect(&cli.routing).await?);
             let cases = client
-                .list_inbox(ListInboxRequest { skpd_code: skpd, limit })
+                .list_inbox(authorized(ListInboxRequest { skpd_code: skpd, limit }, &token)?)
                 .await
                 .map_err(status_error)?
                 .into_inner()

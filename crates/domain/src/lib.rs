@@ -2,11 +2,13 @@
 //! officers), submission validation, case states and tracking ids. No I/O besides reading
 //! the seed files; every service shares these definitions so each concept lives once.
 
+pub mod calendar;
 pub mod reference;
 pub mod routing_rules;
 pub mod state;
 pub mod submission;
 pub mod tracking_id;
+pub mod workflow;
 
 pub use reference::{Directory, ReferenceError};
 pub use state::CaseState;

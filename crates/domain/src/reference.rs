@@ -36,10 +36,23 @@ pub struct Skpd {
     pub verification_desk: bool,
 }
 
+/// How a new complaint in a category reaches an SKPD.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Verification {
+    /// An admin verifies and disposes it (LAPOR!'s default).
+    Manual,
+    /// Disposed straight away when a routing rule matches; otherwise verified manually.
+    Automatic,
+}
+
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 pub struct Category {
     pub code: String,
     pub name: String,
+    /// Unset: as the parent category; unset at the top: manual.
+    #[serde(default)]
+    pub verification: Option<Verification>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -224,6 +237,25 @@ impl Directory {
         self.categories.iter().any(|c| c.code == code)
     }
 
+    /// The category's own setting, else its nearest ancestor's, else manual.
+    pub fn verification_of(&self, category: &str) -> Verification {
+        let mut code = category;
+        loop {
+            if let Some(setting) = self
+                .categories
+                .iter()
+                .find(|c| c.code == code)
+                .and_then(|c| c.verification)
+            {
+                return setting;
+            }
+            match code.rsplit_once('.') {
+                Some((parent, _)) => code = parent,
+                None => return Verification::Manual,
+            }
+        }
+    }
+
     pub fn has_kabupaten(&self, code: &str) -> bool {
         self.kabupaten.iter().any(|k| k.code == code)
     }
@@ -255,6 +287,14 @@ mod tests {
                 skpd.code
             );
         }
+    }
+
+    #[test]
+    fn verification_is_inherited_and_manual_by_default() {
+        let directory = Directory::load(&seed_dir()).expect("seed loads");
+        assert_eq!(directory.verification_of("kesehatan.jkn"), Verification::Automatic);
+        assert_eq!(directory.verification_of("lainnya"), Verification::Manual);
+        assert_eq!(directory.verification_of("no-such-category"), Verification::Manual);
     }
 
     #[test]

@@ -2,8 +2,8 @@
 
 use rand::Rng;
 
-/// 31 characters: digits 2-9 and A-Z without I, L, O (look like 1 and 0) and U.
-/// 10 characters give 31^10 ≈ 8.2e14 ids, so guessing one is hopeless at any rate limit.
+/// 30 characters: digits 2-9 and A-Z without I, L, O (look like 1 and 0) and U.
+/// 10 characters give 30^10 ≈ 5.9e14 ids, so guessing one is hopeless at any rate limit.
 pub const ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTVWXYZ";
 pub const LENGTH: usize = 10;
 

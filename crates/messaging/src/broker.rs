@@ -66,9 +66,14 @@ impl Broker {
             .is_some_and(|c| c.status().connected())
     }
 
+    /// Closes the connection politely, but never waits long: lapin's close can wait forever
+    /// for a close-ok on a connection the broker already dropped.
     pub async fn close(&self) {
         if let Some(connection) = self.inner.connection.lock().await.take() {
-            let _ = connection.close(200, "shutdown".into()).await;
+            let closing = connection.close(200, "shutdown".into());
+            if tokio::time::timeout(Duration::from_secs(2), closing).await.is_err() {
+                tracing::warn!("rabbitmq connection did not close in time, dropping it");
+            }
         }
     }
 }

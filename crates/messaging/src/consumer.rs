@@ -219,7 +219,8 @@ impl ConsumerRunner {
                 next = consumer.next() => next,
                 _ = shutdown.cancelled() => {
                     // Unacked prefetched deliveries return to the queue when the channel closes.
-                    let _ = channel.close(200, "shutdown".into()).await;
+                    let closing = channel.close(200, "shutdown".into());
+                    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), closing).await;
                     return Ok(());
                 }
             };

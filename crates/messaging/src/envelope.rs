@@ -16,20 +16,42 @@ pub fn from_timestamp(at: Option<&Timestamp>) -> Option<DateTime<Utc>> {
     at.and_then(|t| DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
 }
 
-/// The dotted event type of a payload: the single place that names each event.
-pub fn event_type_of(payload: &Payload) -> &'static str {
+/// The dotted event type of a payload with exactly one type: the single place that names
+/// them. `CaseUpdated` serves every other workflow step, so its type is the caller's.
+pub fn event_type_of(payload: &Payload) -> Option<&'static str> {
     match payload {
-        Payload::ComplaintSubmitted(_) => "complaint.submitted",
-        Payload::ComplaintAssigned(_) => "complaint.assigned",
-        Payload::NotificationSent(_) => "notification.sent",
+        Payload::ComplaintSubmitted(_) => Some("complaint.submitted"),
+        Payload::ComplaintAssigned(_) => Some("complaint.assigned"),
+        Payload::NotificationSent(_) => Some("notification.sent"),
+        Payload::CaseUpdated(_) => None,
     }
 }
 
 /// A new envelope with a UUIDv7 event id (time-ordered, so outbox rows sort by creation).
+/// Panics in debug builds when given a `CaseUpdated` payload: use [`new_typed_envelope`].
 pub fn new_envelope(producer: &str, complaint_id: Uuid, tracking_id: &str, payload: Payload) -> EventEnvelope {
+    let event_type = event_type_of(&payload);
+    debug_assert!(event_type.is_some(), "payload needs an explicit event type");
+    new_typed_envelope(
+        producer,
+        event_type.unwrap_or("complaint.updated"),
+        complaint_id,
+        tracking_id,
+        payload,
+    )
+}
+
+/// A new envelope whose event type the caller names (workflow steps).
+pub fn new_typed_envelope(
+    producer: &str,
+    event_type: &str,
+    complaint_id: Uuid,
+    tracking_id: &str,
+    payload: Payload,
+) -> EventEnvelope {
     EventEnvelope {
         event_id: Uuid::now_v7().to_string(),
-        event_type: event_type_of(&payload).to_owned(),
+        event_type: event_type.to_owned(),
         occurred_at: Some(to_timestamp(Utc::now())),
         complaint_id: complaint_id.to_string(),
         tracking_id: tracking_id.to_owned(),

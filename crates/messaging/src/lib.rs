@@ -14,5 +14,5 @@ pub mod topology;
 
 pub use broker::Broker;
 pub use consumer::{ConsumerSpec, DeliveryContext, EventHandler, HandlerError};
-pub use envelope::{OutgoingEvent, new_envelope};
+pub use envelope::{OutgoingEvent, new_envelope, new_typed_envelope};
 pub use outbox::{Outbox, OutboxRelay};

@@ -1,6 +1,7 @@
 //! Service scaffolding shared by the four services: layered configuration, telemetry,
 //! signals and graceful shutdown, the gRPC and HTTP servers, and database start-up.
 
+pub mod auth;
 pub mod config;
 pub mod database;
 pub mod grpc;

@@ -39,8 +39,9 @@ impl MigrationTrait for CreateReadModels {
                     channel         text,
                     skpd_code       text,
                     state           text NOT NULL,
-                    -- How far along the lifecycle; a late older event never moves a case back.
-                    state_rank      integer NOT NULL,
+                    -- Routing's case version this row reflects; a late older event never moves a
+                    -- case back. 0 = only the submission is known.
+                    case_version    bigint NOT NULL,
                     rahasia         boolean NOT NULL DEFAULT false,
                     submitted_at    timestamptz,
                     assigned_at     timestamptz,

@@ -18,18 +18,6 @@ pub fn binding_keys() -> Vec<String> {
 pub const EVENTS_CONSUMED: &str = "events_consumed";
 pub const NOTIFICATIONS_SENT: &str = "notifications_sent";
 
-/// Position in the lifecycle; only moves forward.
-fn rank(state: CaseState) -> i32 {
-    match state {
-        CaseState::Submitted => 0,
-        CaseState::Verified | CaseState::OnHold | CaseState::RejectedNotAuthority => 1,
-        CaseState::Assigned => 2,
-        CaseState::InProgress => 3,
-        CaseState::FollowedUp => 4,
-        CaseState::Closed | CaseState::Archived => 5,
-    }
-}
-
 fn channel_name(channel: i32) -> &'static str {
     match Channel::try_from(channel).unwrap_or(Channel::Unspecified) {
         Channel::Web => "web",
@@ -55,6 +43,40 @@ async fn bump(txn: &DatabaseTransaction, counter: &str) -> Result<(), HandlerErr
     .await
 }
 
+/// Moves the fact row to the case's state at `version`, unless it already holds a newer one.
+#[allow(clippy::too_many_arguments)]
+async fn apply_case_state(
+    txn: &DatabaseTransaction,
+    complaint_id: Uuid,
+    tracking_id: &str,
+    state: &str,
+    version: i64,
+    skpd_code: &str,
+    category_code: &str,
+    rahasia: bool,
+) -> Result<(), HandlerError> {
+    let skpd = (!skpd_code.is_empty()).then(|| skpd_code.to_owned());
+    exec(
+        txn,
+        "INSERT INTO complaint_facts (complaint_id, tracking_id, category_code, skpd_code, state, case_version, rahasia) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (complaint_id) DO UPDATE SET skpd_code = EXCLUDED.skpd_code, state = EXCLUDED.state, \
+           case_version = EXCLUDED.case_version, category_code = EXCLUDED.category_code, \
+           rahasia = EXCLUDED.rahasia, updated_at = now() \
+         WHERE complaint_facts.case_version < EXCLUDED.case_version",
+        vec![
+            complaint_id.into(),
+            tracking_id.into(),
+            category_code.into(),
+            skpd.into(),
+            state.into(),
+            version.into(),
+            rahasia.into(),
+        ],
+    )
+    .await
+}
+
 pub struct Projection;
 
 #[async_trait::async_trait]
@@ -70,11 +92,10 @@ impl EventHandler for Projection {
         bump(txn, EVENTS_CONSUMED).await?;
         match &event.payload {
             Some(Payload::ComplaintSubmitted(submitted)) => {
-                let state = CaseState::Submitted;
                 exec(
                     txn,
-                    "INSERT INTO complaint_facts (complaint_id, tracking_id, category_code, kabupaten_code, channel, state, state_rank, rahasia, submitted_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                    "INSERT INTO complaint_facts (complaint_id, tracking_id, category_code, kabupaten_code, channel, state, \
+                     case_version, rahasia, submitted_at) VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8) \
                      ON CONFLICT (complaint_id) DO UPDATE SET category_code = EXCLUDED.category_code, \
                        kabupaten_code = EXCLUDED.kabupaten_code, channel = EXCLUDED.channel, \
                        rahasia = EXCLUDED.rahasia, submitted_at = EXCLUDED.submitted_at, updated_at = now()",
@@ -84,8 +105,7 @@ impl EventHandler for Projection {
                         submitted.category_code.clone().into(),
                         submitted.kabupaten_code.clone().into(),
                         channel_name(submitted.channel).into(),
-                        state.as_str().into(),
-                        rank(state).into(),
+                        CaseState::Submitted.as_str().into(),
                         submitted.rahasia.into(),
                         from_timestamp(submitted.submitted_at.as_ref()).into(),
                     ],
@@ -93,25 +113,34 @@ impl EventHandler for Projection {
                 .await
             }
             Some(Payload::ComplaintAssigned(assigned)) => {
-                let state = CaseState::Assigned;
+                apply_case_state(
+                    txn,
+                    complaint_id,
+                    &event.tracking_id,
+                    CaseState::Assigned.as_str(),
+                    assigned.version,
+                    &assigned.skpd_code,
+                    &assigned.category_code,
+                    assigned.rahasia,
+                )
+                .await?;
                 exec(
                     txn,
-                    "INSERT INTO complaint_facts (complaint_id, tracking_id, category_code, kabupaten_code, skpd_code, state, state_rank, rahasia, assigned_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-                     ON CONFLICT (complaint_id) DO UPDATE SET skpd_code = EXCLUDED.skpd_code, assigned_at = EXCLUDED.assigned_at, \
-                       state = CASE WHEN complaint_facts.state_rank <= EXCLUDED.state_rank THEN EXCLUDED.state ELSE complaint_facts.state END, \
-                       state_rank = GREATEST(complaint_facts.state_rank, EXCLUDED.state_rank), updated_at = now()",
-                    vec![
-                        complaint_id.into(),
-                        event.tracking_id.clone().into(),
-                        assigned.category_code.clone().into(),
-                        assigned.kabupaten_code.clone().into(),
-                        assigned.skpd_code.clone().into(),
-                        state.as_str().into(),
-                        rank(state).into(),
-                        assigned.rahasia.into(),
-                        from_timestamp(assigned.assigned_at.as_ref()).into(),
-                    ],
+                    "UPDATE complaint_facts SET assigned_at = coalesce(assigned_at, $2) WHERE complaint_id = $1",
+                    vec![complaint_id.into(), from_timestamp(assigned.assigned_at.as_ref()).into()],
+                )
+                .await
+            }
+            Some(Payload::CaseUpdated(update)) => {
+                apply_case_state(
+                    txn,
+                    complaint_id,
+                    &event.tracking_id,
+                    &update.state,
+                    update.version,
+                    &update.skpd_code,
+                    &update.category_code,
+                    update.rahasia,
                 )
                 .await
             }

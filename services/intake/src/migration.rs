@@ -56,6 +56,8 @@ impl MigrationTrait for CreateComplaints {
                     reporter_id      uuid REFERENCES reporters (id),
                     public_state     text NOT NULL,
                     skpd_name        text,
+                    -- Version of routing's case this view reflects; older events are ignored.
+                    case_version     bigint NOT NULL DEFAULT 0,
                     submitted_at     timestamptz NOT NULL DEFAULT now(),
                     updated_at       timestamptz NOT NULL DEFAULT now()
                 );

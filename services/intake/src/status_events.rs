@@ -1,5 +1,6 @@
 //! Keeps intake's public view of each complaint current from routing's events, so the
-//! status page never reads another service's tables.
+//! status page never reads another service's tables. Events may arrive in any order; the
+//! case version decides which is newest.
 
 use crate::entity::complaint;
 use chrono::Utc;
@@ -10,8 +11,9 @@ use uuid::Uuid;
 
 pub const QUEUE: &str = "intake.status";
 
+/// Every workflow event routing publishes (intake's own `complaint.submitted` is skipped).
 pub fn binding_keys() -> Vec<String> {
-    vec!["complaint.assigned.*".into()]
+    vec!["complaint.#".into()]
 }
 
 pub struct StatusEvents;
@@ -24,19 +26,27 @@ impl EventHandler for StatusEvents {
         event: &EventEnvelope,
         _context: &DeliveryContext,
     ) -> Result<(), HandlerError> {
-        let Some(Payload::ComplaintAssigned(assigned)) = &event.payload else {
-            return Ok(());
+        let (state, version, skpd_name) = match &event.payload {
+            Some(Payload::ComplaintAssigned(assigned)) => (
+                lapor_domain::CaseState::Assigned.as_str().to_owned(),
+                assigned.version,
+                Some(assigned.skpd_name.clone()),
+            ),
+            Some(Payload::CaseUpdated(update)) => (update.state.clone(), update.version, None),
+            _ => return Ok(()),
         };
         let complaint_id =
             Uuid::parse_str(&event.complaint_id).map_err(|e| HandlerError::Permanent(format!("complaint_id: {e}")))?;
-        complaint::Entity::update_many()
-            .col_expr(
-                complaint::Column::PublicState,
-                Expr::value(lapor_domain::CaseState::Assigned.as_str()),
-            )
-            .col_expr(complaint::Column::SkpdName, Expr::value(assigned.skpd_name.clone()))
-            .col_expr(complaint::Column::UpdatedAt, Expr::value(Utc::now()))
+        let mut update = complaint::Entity::update_many()
+            .col_expr(complaint::Column::PublicState, Expr::value(state))
+            .col_expr(complaint::Column::CaseVersion, Expr::value(version))
+            .col_expr(complaint::Column::UpdatedAt, Expr::value(Utc::now()));
+        if let Some(name) = skpd_name {
+            update = update.col_expr(complaint::Column::SkpdName, Expr::value(name));
+        }
+        update
             .filter(complaint::Column::Id.eq(complaint_id))
+            .filter(complaint::Column::CaseVersion.lt(version))
             .exec(txn)
             .await?;
         Ok(())

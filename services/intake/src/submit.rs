@@ -173,6 +173,7 @@ impl SubmitService {
             reporter_id: Set(reporter_id),
             public_state: Set(lapor_domain::CaseState::Submitted.as_str().to_owned()),
             skpd_name: Set(None),
+            case_version: Set(0),
             submitted_at: Set(now),
             updated_at: Set(now),
         }

@@ -32,6 +32,7 @@ pub async fn declare_skpd_queues(broker: &Broker, db: &DatabaseConnection) -> an
     for skpd in skpd::Entity::find().all(db).await? {
         topology::declare_skpd_queue(&channel, &skpd.code).await?;
     }
-    channel.close(200, "declared".into()).await.ok();
+    let closing = channel.close(200, "declared".into());
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), closing).await;
     Ok(())
 }

@@ -1,17 +1,30 @@
-//! `lapor.routing.v1.RoutingService`.
+//! `lapor.routing.v1.RoutingService`: the officer and admin API. The interceptor has verified
+//! the caller's JWT; every handler scopes reads and actions to the caller's SKPD.
 
-use crate::entity::{case, skpd};
-use lapor_domain::{CaseState, tracking_id};
+use crate::case_store::{self, AuditActor};
+use crate::entity::{case, case_text, skpd};
+use lapor_domain::reference::OfficerRole;
+use lapor_domain::workflow::{self, Action, Actor, Context, DetailsEdit, WorkflowError};
+use lapor_domain::{CaseState, Directory, tracking_id};
+use lapor_messaging::Outbox;
 use lapor_messaging::envelope::to_timestamp;
+use lapor_platform::auth::{Principal, principal};
 use lapor_platform::grpc::invalid_argument;
 use lapor_proto::routing::v1::routing_service_server::RoutingService;
-use lapor_proto::routing::v1::{Case, GetCaseRequest, ListInboxRequest, ListInboxResponse};
-use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use lapor_proto::routing::v1::*;
+use sea_orm::sea_query::{LockBehavior, LockType};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Statement, TransactionTrait,
+};
 use std::collections::HashMap;
+use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 pub struct RoutingGrpc {
     pub db: DatabaseConnection,
+    pub outbox: Outbox,
+    pub directory: Arc<Directory>,
 }
 
 fn unavailable(error: DbErr) -> Status {
@@ -19,7 +32,190 @@ fn unavailable(error: DbErr) -> Status {
     Status::unavailable("database unavailable, retry")
 }
 
-fn to_proto(model: case::Model, skpd_names: &HashMap<String, String>) -> Case {
+fn is_provincial(principal: &Principal) -> bool {
+    matches!(principal.role, OfficerRole::Admin | OfficerRole::Pimpinan)
+}
+
+fn actor_of(principal: &Principal) -> Actor {
+    Actor::officer(principal.role, principal.skpd.clone().unwrap_or_default())
+}
+
+fn audit_actor(principal: &Principal) -> AuditActor {
+    AuditActor {
+        actor: format!("officer:{}", principal.subject),
+        role: principal.role.as_str().to_owned(),
+    }
+}
+
+/// Provincial roles read every case; SKPD roles only their SKPD's.
+fn may_read(principal: &Principal, model: &case::Model) -> bool {
+    is_provincial(principal) || (model.skpd_code.is_some() && model.skpd_code == principal.skpd)
+}
+
+fn workflow_status(error: WorkflowError) -> Status {
+    match error {
+        WorkflowError::Forbidden { reason } => Status::permission_denied(reason),
+        WorkflowError::NotAllowed { .. } => Status::failed_precondition(error.to_string()),
+        WorkflowError::Invalid { field, message } => invalid_argument(field, &message),
+    }
+}
+
+fn normalized(raw: &str, field: &str) -> Result<String, Status> {
+    tracking_id::normalize(raw).ok_or_else(|| invalid_argument(field, "is not a LAPOR tracking id"))
+}
+
+impl RoutingGrpc {
+    async fn skpd_names(&self) -> Result<HashMap<String, String>, Status> {
+        Ok(skpd::Entity::find()
+            .all(&self.db)
+            .await
+            .map_err(unavailable)?
+            .into_iter()
+            .map(|s| (s.code, s.name))
+            .collect())
+    }
+
+    async fn find(&self, raw_tracking_id: &str) -> Result<case::Model, Status> {
+        let id = normalized(raw_tracking_id, "tracking_id")?;
+        case::Entity::find()
+            .filter(case::Column::TrackingId.eq(id.as_str()))
+            .one(&self.db)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| Status::not_found(format!("no case with tracking id {id}")))
+    }
+
+    async fn latest_follow_up(&self, model: &case::Model) -> Result<String, Status> {
+        Ok(case_text::Entity::find()
+            .filter(case_text::Column::ComplaintId.eq(model.complaint_id))
+            .filter(case_text::Column::Action.eq("follow_up"))
+            .order_by_desc(case_text::Column::CreatedAt)
+            .one(&self.db)
+            .await
+            .map_err(unavailable)?
+            .map(|t| t.body)
+            .unwrap_or_default())
+    }
+
+    async fn view(&self, model: case::Model, principal: &Principal) -> Result<Case, Status> {
+        let follow_up = self.latest_follow_up(&model).await?;
+        Ok(to_proto(model, &self.skpd_names().await?, Some(principal), follow_up))
+    }
+
+    /// Runs one workflow action: lock the row, check scope, version and state, store the
+    /// transition with its audit entry and events in one transaction.
+    async fn act(&self, principal: &Principal, case_ref: Option<CaseRef>, action: Action) -> Result<Case, Status> {
+        let case_ref = case_ref.ok_or_else(|| invalid_argument("case", "is required"))?;
+        let id = normalized(&case_ref.tracking_id, "case.tracking_id")?;
+        self.check_references(&action, &id).await?;
+        let txn = self.db.begin().await.map_err(unavailable)?;
+        let model = case::Entity::find()
+            .filter(case::Column::TrackingId.eq(id.as_str()))
+            .lock_with_behavior(LockType::Update, LockBehavior::Nowait)
+            .one(&txn)
+            .await
+            .map_err(|e| match e.sql_err() {
+                // Another officer holds the row right now: the same answer as a stale version.
+                None if e.to_string().contains("could not obtain lock") => {
+                    Status::failed_precondition("case is being changed by someone else, reload and retry")
+                }
+                _ => unavailable(e),
+            })?
+            .ok_or_else(|| Status::not_found(format!("no case with tracking id {id}")))?;
+        let before = case_store::to_workflow(&model);
+        let outcome = workflow::apply(&before, &actor_of(principal), &action, &Context::default());
+        // Scope first: an officer of another SKPD learns nothing, not even the version.
+        if let Err(WorkflowError::Forbidden { reason }) = &outcome {
+            return Err(Status::permission_denied(reason.clone()));
+        }
+        if case_ref.expected_version != model.version {
+            return Err(Status::failed_precondition(format!(
+                "case {id} is at version {} but the request expected {}: reload and retry",
+                model.version, case_ref.expected_version
+            )));
+        }
+        let transition = outcome.map_err(workflow_status)?;
+        let stored = case_store::store(
+            &txn,
+            &self.outbox,
+            model.complaint_id,
+            &before,
+            &transition,
+            action.kind().as_str(),
+            &audit_actor(principal),
+        )
+        .await
+        .map_err(unavailable)?;
+        if !stored {
+            return Err(Status::failed_precondition(format!(
+                "case {id} changed meanwhile: reload and retry"
+            )));
+        }
+        txn.commit().await.map_err(unavailable)?;
+        self.outbox.notify_committed();
+        tracing::info!(tracking_id = %id, action = action.kind().as_str(), actor = %principal.subject, "case action");
+        let model = self.find(&id).await?;
+        self.view(model, principal).await
+    }
+
+    /// Things only the database knows: the named SKPD, category and parent case exist.
+    async fn check_references(&self, action: &Action, own_id: &str) -> Result<(), Status> {
+        match action {
+            Action::Verify { skpd } | Action::Redispose { skpd } => {
+                let exists = skpd::Entity::find_by_id(skpd.clone())
+                    .one(&self.db)
+                    .await
+                    .map_err(unavailable)?
+                    .is_some();
+                if !exists {
+                    return Err(invalid_argument("skpd_code", &format!("unknown skpd {skpd:?}")));
+                }
+            }
+            Action::EditDetails(DetailsEdit {
+                category: Some(category),
+                ..
+            }) if !self.directory.has_category(category) => {
+                return Err(invalid_argument(
+                    "category_code",
+                    &format!("unknown category {category:?}"),
+                ));
+            }
+            Action::MergeInto { parent } => {
+                let parent_id = normalized(parent, "parent_tracking_id")?;
+                if parent_id == own_id {
+                    return Err(invalid_argument("parent_tracking_id", "a case cannot duplicate itself"));
+                }
+                let exists = case::Entity::find()
+                    .filter(case::Column::TrackingId.eq(parent_id.as_str()))
+                    .one(&self.db)
+                    .await
+                    .map_err(unavailable)?
+                    .is_some();
+                if !exists {
+                    return Err(invalid_argument("parent_tracking_id", "no case with that tracking id"));
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+fn to_proto(
+    model: case::Model,
+    skpd_names: &HashMap<String, String>,
+    viewer: Option<&Principal>,
+    follow_up: String,
+) -> Case {
+    let workflow_case = case_store::to_workflow(&model);
+    let available_actions = viewer
+        .map(|p| {
+            workflow::available_actions(&workflow_case, &actor_of(p))
+                .into_iter()
+                .map(|k| k.as_str().to_owned())
+                .collect()
+        })
+        .unwrap_or_default();
     let state = CaseState::parse(&model.state);
     let skpd_code = model.skpd_code.unwrap_or_default();
     Case {
@@ -33,22 +229,28 @@ fn to_proto(model: case::Model, skpd_names: &HashMap<String, String>) -> Case {
         state_label: state.map(|s| s.public_label().to_owned()).unwrap_or_default(),
         state: model.state,
         version: model.version,
+        // The identity lives only in intake's vault; anonim cases say so explicitly.
+        reporter: if model.anonim { "Anonim".into() } else { String::new() },
         anonim: model.anonim,
         rahasia: model.rahasia,
         submitted_at: Some(to_timestamp(model.submitted_at)),
         updated_at: Some(to_timestamp(model.updated_at)),
+        sub_unit: model.sub_unit.unwrap_or_default(),
+        referred_to: model.referred_to.unwrap_or_default(),
+        archive_reason: model.archive_reason.unwrap_or_default(),
+        duplicate_of: model.duplicate_of.unwrap_or_default(),
+        rated: model.rated,
+        body: model.body,
+        available_actions,
+        follow_up,
     }
 }
 
-impl RoutingGrpc {
-    async fn skpd_names(&self) -> Result<HashMap<String, String>, Status> {
-        Ok(skpd::Entity::find()
-            .all(&self.db)
-            .await
-            .map_err(unavailable)?
-            .into_iter()
-            .map(|s| (s.code, s.name))
-            .collect())
+fn limit_of(limit: u32) -> Result<u64, Status> {
+    match limit {
+        0 => Ok(50),
+        n @ 1..=500 => Ok(u64::from(n)),
+        _ => Err(invalid_argument("limit", "must be between 1 and 500")),
     }
 }
 
@@ -56,39 +258,201 @@ impl RoutingGrpc {
 impl RoutingService for RoutingGrpc {
     #[tracing::instrument(name = "GetCase", skip_all)]
     async fn get_case(&self, request: Request<GetCaseRequest>) -> Result<Response<Case>, Status> {
-        let raw = request.into_inner().tracking_id;
-        let id = tracking_id::normalize(&raw)
-            .ok_or_else(|| invalid_argument("tracking_id", "is not a LAPOR tracking id"))?;
-        let found = case::Entity::find()
-            .filter(case::Column::TrackingId.eq(id.as_str()))
-            .one(&self.db)
-            .await
-            .map_err(unavailable)?
-            .ok_or_else(|| Status::not_found(format!("no case with tracking id {id}")))?;
-        Ok(Response::new(to_proto(found, &self.skpd_names().await?)))
+        let principal = principal(&request)?;
+        let model = self.find(&request.into_inner().tracking_id).await?;
+        if !may_read(&principal, &model) {
+            return Err(Status::permission_denied("case belongs to another skpd"));
+        }
+        Ok(Response::new(self.view(model, &principal).await?))
     }
 
     #[tracing::instrument(name = "ListInbox", skip_all)]
     async fn list_inbox(&self, request: Request<ListInboxRequest>) -> Result<Response<ListInboxResponse>, Status> {
+        let principal = principal(&request)?;
         let request = request.into_inner();
-        let limit = match request.limit {
-            0 => 50,
-            n @ 1..=500 => n,
-            _ => return Err(invalid_argument("limit", "must be between 1 and 500")),
-        };
+        let limit = limit_of(request.limit)?;
         let names = self.skpd_names().await?;
         if !names.contains_key(&request.skpd_code) {
             return Err(Status::not_found(format!("unknown skpd {:?}", request.skpd_code)));
         }
+        if !is_provincial(&principal) && principal.skpd.as_deref() != Some(request.skpd_code.as_str()) {
+            return Err(Status::permission_denied("inbox of another skpd"));
+        }
         let cases = case::Entity::find()
             .filter(case::Column::SkpdCode.eq(request.skpd_code.as_str()))
             .order_by_desc(case::Column::SubmittedAt)
-            .limit(u64::from(limit))
+            .limit(limit)
             .all(&self.db)
             .await
             .map_err(unavailable)?;
         Ok(Response::new(ListInboxResponse {
-            cases: cases.into_iter().map(|c| to_proto(c, &names)).collect(),
+            cases: cases
+                .into_iter()
+                .map(|c| to_proto(c, &names, Some(&principal), String::new()))
+                .collect(),
         }))
+    }
+
+    #[tracing::instrument(name = "ListVerificationQueue", skip_all)]
+    async fn list_verification_queue(
+        &self,
+        request: Request<ListVerificationQueueRequest>,
+    ) -> Result<Response<ListInboxResponse>, Status> {
+        let principal = principal(&request)?;
+        if !is_provincial(&principal) {
+            return Err(Status::permission_denied(
+                "the verification queue is for provincial admins",
+            ));
+        }
+        let limit = limit_of(request.into_inner().limit)?;
+        let waiting = [
+            CaseState::Submitted.as_str(),
+            CaseState::OnHold.as_str(),
+            CaseState::RejectedNotAuthority.as_str(),
+        ];
+        let cases = case::Entity::find()
+            .filter(case::Column::State.is_in(waiting))
+            .order_by_asc(case::Column::SubmittedAt)
+            .limit(limit)
+            .all(&self.db)
+            .await
+            .map_err(unavailable)?;
+        let names = self.skpd_names().await?;
+        Ok(Response::new(ListInboxResponse {
+            cases: cases
+                .into_iter()
+                .map(|c| to_proto(c, &names, Some(&principal), String::new()))
+                .collect(),
+        }))
+    }
+
+    #[tracing::instrument(name = "ListAuditLog", skip_all)]
+    async fn list_audit_log(
+        &self,
+        request: Request<ListAuditLogRequest>,
+    ) -> Result<Response<ListAuditLogResponse>, Status> {
+        let principal = principal(&request)?;
+        let model = self.find(&request.into_inner().tracking_id).await?;
+        if !may_read(&principal, &model) {
+            return Err(Status::permission_denied("case belongs to another skpd"));
+        }
+        let rows = self
+            .db
+            .query_all_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT sequence, at, actor, actor_role, action, state_before, state_after, before_json::text AS b, \
+                 after_json::text AS a, version_after FROM audit_log WHERE complaint_id = $1 ORDER BY sequence",
+                [model.complaint_id.into()],
+            ))
+            .await
+            .map_err(unavailable)?;
+        let mut entries = Vec::with_capacity(rows.len());
+        for row in rows {
+            let at: chrono::DateTime<chrono::Utc> = row.try_get("", "at").map_err(unavailable)?;
+            entries.push(AuditEntry {
+                sequence: row.try_get("", "sequence").map_err(unavailable)?,
+                at: Some(to_timestamp(at)),
+                actor: row.try_get("", "actor").map_err(unavailable)?,
+                actor_role: row.try_get("", "actor_role").map_err(unavailable)?,
+                action: row.try_get("", "action").map_err(unavailable)?,
+                state_before: row.try_get("", "state_before").map_err(unavailable)?,
+                state_after: row.try_get("", "state_after").map_err(unavailable)?,
+                before_json: row.try_get("", "b").map_err(unavailable)?,
+                after_json: row.try_get("", "a").map_err(unavailable)?,
+                version_after: row.try_get("", "version_after").map_err(unavailable)?,
+            });
+        }
+        Ok(Response::new(ListAuditLogResponse { entries }))
+    }
+
+    async fn verify_case(&self, request: Request<VerifyCaseRequest>) -> Result<Response<Case>, Status> {
+        let principal = principal(&request)?;
+        let r = request.into_inner();
+        let action = Action::Verify { skpd: r.skpd_code };
+        Ok(Response::new(self.act(&principal, r.case, action).await?))
+    }
+
+    async fn hold_case(&self, request: Request<HoldCaseRequest>) -> Result<Response<Case>, Status> {
+        let principal = principal(&request)?;
+        let r = request.into_inner();
+        let action = Action::Hold { question: r.question };
+        Ok(Response::new(self.act(&principal, r.case, action).await?))
+    }
+
+    async fn mark_not_authority(&self, request: Request<MarkNotAuthorityRequest>) -> Result<Response<Case>, Status> {
+        let principal = principal(&request)?;
+        let r = request.into_inner();
+        let action = Action::NotAuthority { body: r.body };
+        Ok(Response::new(self.act(&principal, r.case, action).await?))
+    }
+
+    async fn archive_case(&self, request: Request<ArchiveCaseRequest>) -> Result<Response<Case>, Status> {
+        let principal = principal(&request)?;
+        let r = request.into_inner();
+        let action = Action::Archive { reason: r.reason };
+        Ok(Response::new(self.act(&principal, r.case, action).await?))
+    }
+
+    async fn merge_case(&self, request: Request<MergeCaseRequest>) -> Result<Response<Case>, Status> {
+        let principal = principal(&request)?;
+        let r = request.into_inner();
+        let action = Action::MergeInto {
+            parent: r.parent_tracking_id,
+        };
+        Ok(Response::new(self.act(&principal, r.case, action).await?))
+    }
+
+    async fn edit_case(&self, request: Request<EditCaseRequest>) -> Result<Response<Case>, Status> {
+        let principal = principal(&request)?;
+        let r = request.into_inner();
+        let action = Action::EditDetails(DetailsEdit {
+            title: r.title,
+            category: r.category_code,
+            anonim: r.anonim,
+            rahasia: r.rahasia,
+        });
+        Ok(Response::new(self.act(&principal, r.case, action).await?))
+    }
+
+    async fn redispose_case(&self, request: Request<RedisposeCaseRequest>) -> Result<Response<Case>, Status> {
+        let principal = principal(&request)?;
+        let r = request.into_inner();
+        let action = Action::Redispose { skpd: r.skpd_code };
+        Ok(Response::new(self.act(&principal, r.case, action).await?))
+    }
+
+    async fn dispose_to_sub_unit(&self, request: Request<DisposeToSubUnitRequest>) -> Result<Response<Case>, Status> {
+        let principal = principal(&request)?;
+        let r = request.into_inner();
+        let action = Action::DisposeSubUnit { sub_unit: r.sub_unit };
+        Ok(Response::new(self.act(&principal, r.case, action).await?))
+    }
+
+    async fn return_to_admin(&self, request: Request<ReturnToAdminRequest>) -> Result<Response<Case>, Status> {
+        let principal = principal(&request)?;
+        let r = request.into_inner();
+        let action = Action::ReturnToAdmin { reason: r.reason };
+        Ok(Response::new(self.act(&principal, r.case, action).await?))
+    }
+
+    async fn start_progress(&self, request: Request<StartProgressRequest>) -> Result<Response<Case>, Status> {
+        let principal = principal(&request)?;
+        let r = request.into_inner();
+        Ok(Response::new(
+            self.act(&principal, r.case, Action::StartProgress).await?,
+        ))
+    }
+
+    async fn post_follow_up(&self, request: Request<PostFollowUpRequest>) -> Result<Response<Case>, Status> {
+        let principal = principal(&request)?;
+        let r = request.into_inner();
+        let action = Action::FollowUp { text: r.text };
+        Ok(Response::new(self.act(&principal, r.case, action).await?))
+    }
+
+    async fn close_case(&self, request: Request<CloseCaseRequest>) -> Result<Response<Case>, Status> {
+        let principal = principal(&request)?;
+        let r = request.into_inner();
+        Ok(Response::new(self.act(&principal, r.case, Action::Close).await?))
     }
 }

@@ -1,5 +1,6 @@
 //! The routing service: turns submitted complaints into cases and disposes them to SKPDs.
 
+pub mod case_store;
 pub mod directory;
 pub mod entity;
 pub mod grpc;
@@ -10,6 +11,7 @@ use anyhow::Context;
 use lapor_domain::Directory;
 use lapor_messaging::ConsumerSpec;
 use lapor_messaging::broker::reconnect_delay;
+use lapor_platform::auth::{AuthSettings, Authenticator};
 use lapor_platform::config::{AmqpSettings, DatabaseSettings, ListenSettings, SeedSettings};
 use lapor_platform::{Listeners, ServiceCore, Tier};
 use lapor_proto::routing::v1::routing_service_server::RoutingServiceServer;
@@ -27,6 +29,7 @@ pub struct Settings {
     pub grpc: ListenSettings,
     pub http: ListenSettings,
     pub seed: SeedSettings,
+    pub auth: AuthSettings,
 }
 
 pub fn load_settings() -> anyhow::Result<Settings> {
@@ -35,6 +38,7 @@ pub fn load_settings() -> anyhow::Result<Settings> {
 
 pub async fn run(settings: Settings, listeners: Listeners, shutdown: CancellationToken) -> anyhow::Result<()> {
     let seed = Arc::new(Directory::load(&settings.seed.dir).context("failed to load seed data")?);
+    let authenticator = Arc::new(Authenticator::new(&settings.auth).context("invalid auth settings")?);
     let mut core = ServiceCore::start::<migration::Migrator>(SERVICE, &settings.database, &settings.amqp)
         .await
         .context("failed to prepare routing database")?;
@@ -62,11 +66,18 @@ pub async fn run(settings: Settings, listeners: Listeners, shutdown: Cancellatio
     core.consume(
         ConsumerSpec::new(submissions::QUEUE, submissions::binding_keys()),
         Arc::new(submissions::Submissions {
-            directory: seed,
+            directory: seed.clone(),
             outbox: core.outbox.clone(),
         }),
     );
-    let service = RoutingServiceServer::new(grpc::RoutingGrpc { db: core.db.clone() });
+    let service = RoutingServiceServer::with_interceptor(
+        grpc::RoutingGrpc {
+            db: core.db.clone(),
+            outbox: core.outbox.clone(),
+            directory: seed,
+        },
+        lapor_platform::auth::interceptor(authenticator),
+    );
     core.serve(
         |mut server| server.add_service(service),
         "lapor.routing.v1.RoutingService",

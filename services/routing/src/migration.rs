@@ -10,6 +10,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(lapor_messaging::migration::CreateOutboxAndInbox),
             Box::new(CreateCases),
+            Box::new(AddWorkflowAndAudit),
         ]
     }
 }
@@ -67,6 +68,82 @@ impl MigrationTrait for CreateCases {
         manager
             .get_connection()
             .execute_unprepared("DROP TABLE cases; DROP TABLE skpds;")
+            .await?;
+        Ok(())
+    }
+}
+
+struct AddWorkflowAndAudit;
+
+impl MigrationName for AddWorkflowAndAudit {
+    fn name(&self) -> &str {
+        "m20261127_000003_add_workflow_and_audit"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddWorkflowAndAudit {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .get_connection()
+            .execute_unprepared(
+                r#"
+                ALTER TABLE cases
+                    ADD COLUMN sub_unit       text,
+                    ADD COLUMN referred_to    text,
+                    ADD COLUMN archive_reason text,
+                    ADD COLUMN duplicate_of   text,
+                    ADD COLUMN rated          boolean NOT NULL DEFAULT false;
+                CREATE INDEX cases_by_state ON cases (state, submitted_at);
+
+                -- Officer and reporter text (follow-ups, questions, reasons): kept out of events.
+                CREATE TABLE case_texts (
+                    id            uuid PRIMARY KEY,
+                    complaint_id  uuid NOT NULL REFERENCES cases (complaint_id),
+                    action        text NOT NULL,
+                    author        text NOT NULL,
+                    body          text NOT NULL,
+                    created_at    timestamptz NOT NULL DEFAULT now()
+                );
+                CREATE INDEX case_texts_by_case ON case_texts (complaint_id, created_at);
+
+                -- Append-only: who did what, when, with the state before and after.
+                CREATE TABLE audit_log (
+                    sequence      bigserial PRIMARY KEY,
+                    complaint_id  uuid NOT NULL,
+                    actor         text NOT NULL,
+                    actor_role    text NOT NULL,
+                    action        text NOT NULL,
+                    state_before  text NOT NULL,
+                    state_after   text NOT NULL,
+                    before_json   jsonb NOT NULL,
+                    after_json    jsonb NOT NULL,
+                    version_after bigint NOT NULL,
+                    at            timestamptz NOT NULL DEFAULT now()
+                );
+                CREATE INDEX audit_log_by_case ON audit_log (complaint_id, sequence);
+                CREATE FUNCTION audit_log_is_append_only() RETURNS trigger AS $$
+                BEGIN
+                    RAISE EXCEPTION 'audit_log is append-only';
+                END;
+                $$ LANGUAGE plpgsql;
+                CREATE TRIGGER audit_log_no_update_or_delete
+                    BEFORE UPDATE OR DELETE ON audit_log
+                    FOR EACH ROW EXECUTE FUNCTION audit_log_is_append_only();
+                "#,
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .get_connection()
+            .execute_unprepared(
+                "DROP TABLE audit_log; DROP FUNCTION audit_log_is_append_only(); DROP TABLE case_texts; \
+                 ALTER TABLE cases DROP COLUMN sub_unit, DROP COLUMN referred_to, DROP COLUMN archive_reason, \
+                 DROP COLUMN duplicate_of, DROP COLUMN rated;",
+            )
             .await?;
         Ok(())
     }

@@ -1,15 +1,19 @@
-//! `complaint.submitted` → a case, disposed by the routing rules to an SKPD, announced as
-//! `complaint.assigned.<skpd>` so it lands in that SKPD's work queue.
+//! `complaint.submitted` → a case. In a category with automatic verification whose routing
+//! rule matches, the system disposes it at once (`complaint.assigned.<skpd>` lands in that
+//! SKPD's work queue); otherwise it waits in the admin's verification queue.
 
-use crate::entity::{case, skpd};
+use crate::case_store::{self, AuditActor};
+use crate::entity::case;
 use chrono::Utc;
+use lapor_domain::reference::Verification;
 use lapor_domain::routing_rules::dispose;
+use lapor_domain::workflow::{self, Action, Actor, Context};
 use lapor_domain::{CaseState, Directory};
-use lapor_messaging::envelope::{from_timestamp, to_timestamp};
-use lapor_messaging::{DeliveryContext, EventHandler, HandlerError, Outbox, OutgoingEvent, new_envelope};
-use lapor_proto::events::v1::{Channel, ComplaintAssigned, ComplaintKind, EventEnvelope, event_envelope::Payload};
-use sea_orm::sea_query::OnConflict;
-use sea_orm::{DatabaseTransaction, EntityTrait, Set};
+use lapor_messaging::envelope::from_timestamp;
+use lapor_messaging::{DeliveryContext, EventHandler, HandlerError, Outbox};
+use lapor_proto::events::v1::{Channel, ComplaintKind, EventEnvelope, event_envelope::Payload};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -58,11 +62,6 @@ impl EventHandler for Submissions {
         };
         let complaint_id =
             Uuid::parse_str(&event.complaint_id).map_err(|e| HandlerError::Permanent(format!("complaint_id: {e}")))?;
-        let disposition = dispose(&self.directory, &submitted.category_code, &submitted.kabupaten_code);
-        let skpd = skpd::Entity::find_by_id(disposition.skpd_code.clone())
-            .one(txn)
-            .await?
-            .ok_or_else(|| HandlerError::Transient(format!("skpd {} not in directory yet", disposition.skpd_code)))?;
         let now = Utc::now();
         let submitted_at = from_timestamp(submitted.submitted_at.as_ref()).unwrap_or(now);
         let inserted = case::Entity::insert(case::ActiveModel {
@@ -78,39 +77,68 @@ impl EventHandler for Submissions {
             anonim: Set(submitted.anonim),
             rahasia: Set(submitted.rahasia),
             reporter_ref: Set(submitted.reporter_ref.clone()),
-            skpd_code: Set(Some(skpd.code.clone())),
-            state: Set(CaseState::Assigned.as_str().to_owned()),
-            disposition_reason: Set(disposition.reason.clone()),
+            skpd_code: Set(None),
+            state: Set(CaseState::Submitted.as_str().to_owned()),
+            disposition_reason: Set(String::new()),
+            // Versions start at 1 so that an unset expected_version (0) never matches.
             version: Set(1),
             submitted_at: Set(submitted_at),
             created_at: Set(now),
             updated_at: Set(now),
+            sub_unit: Set(None),
+            referred_to: Set(None),
+            archive_reason: Set(None),
+            duplicate_of: Set(None),
+            rated: Set(false),
         })
         .on_conflict(OnConflict::column(case::Column::ComplaintId).do_nothing().to_owned())
         .exec_without_returning(txn)
         .await?;
         if inserted == 0 {
             // The same complaint under a different event id: one case per complaint.
-            tracing::warn!(tracking_id = %event.tracking_id, "case exists already, not assigning again");
+            tracing::warn!(tracking_id = %event.tracking_id, "case exists already");
             return Ok(());
         }
-        let payload = Payload::ComplaintAssigned(ComplaintAssigned {
-            skpd_code: skpd.code.clone(),
-            skpd_name: skpd.name.clone(),
-            category_code: submitted.category_code.clone(),
-            kabupaten_code: submitted.kabupaten_code.clone(),
-            title: submitted.title.clone(),
-            reason: disposition.reason,
-            rahasia: submitted.rahasia,
-            assigned_at: Some(to_timestamp(now)),
-        });
-        let assigned = OutgoingEvent::new(
-            new_envelope("routing", complaint_id, &event.tracking_id, payload),
-            Some(&skpd.code),
-        );
-        self.outbox.enqueue(txn, &assigned).await?;
-        tracing::info!(tracking_id = %event.tracking_id, skpd = %skpd.code, "case assigned");
-        metrics::counter!("lapor_routing_assigned_total", "skpd" => skpd.code).increment(1);
+        if self.directory.verification_of(&submitted.category_code) == Verification::Manual {
+            tracing::info!(tracking_id = %event.tracking_id, "case waits for verification");
+            return Ok(());
+        }
+        let disposition = dispose(&self.directory, &submitted.category_code, &submitted.kabupaten_code);
+        if disposition.reason == "fallback" {
+            // No rule for this category and place: an admin decides.
+            tracing::info!(tracking_id = %event.tracking_id, "no routing rule matched, case waits for verification");
+            return Ok(());
+        }
+        let model = case::Entity::find_by_id(complaint_id)
+            .one(txn)
+            .await?
+            .ok_or_else(|| HandlerError::Transient("case vanished inside its transaction".into()))?;
+        let before = case_store::to_workflow(&model);
+        let action = Action::AutoDispose {
+            skpd: disposition.skpd_code.clone(),
+        };
+        let transition = workflow::apply(&before, &Actor::System, &action, &Context::default())
+            .map_err(|e| HandlerError::Permanent(format!("automatic disposition refused: {e}")))?;
+        let stored = case_store::store(
+            txn,
+            &self.outbox,
+            complaint_id,
+            &before,
+            &transition,
+            action.kind().as_str(),
+            &AuditActor::system(),
+        )
+        .await?;
+        if !stored {
+            return Err(HandlerError::Transient("case changed concurrently".into()));
+        }
+        case::Entity::update_many()
+            .col_expr(case::Column::DispositionReason, Expr::value(disposition.reason))
+            .filter(case::Column::ComplaintId.eq(complaint_id))
+            .exec(txn)
+            .await?;
+        tracing::info!(tracking_id = %event.tracking_id, skpd = %disposition.skpd_code, "case disposed automatically");
+        metrics::counter!("lapor_routing_assigned_total", "skpd" => disposition.skpd_code).increment(1);
         Ok(())
     }
 }

@@ -20,6 +20,7 @@ pub struct Model {
     pub reporter_id: Option<Uuid>,
     pub public_state: String,
     pub skpd_name: Option<String>,
+    pub case_version: i64,
     pub submitted_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -23,6 +23,11 @@ pub struct Model {
     pub submitted_at: DateTimeUtc,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    pub sub_unit: Option<String>,
+    pub referred_to: Option<String>,
+    pub archive_reason: Option<String>,
+    pub duplicate_of: Option<String>,
+    pub rated: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,2 +1,3 @@
 pub mod case;
+pub mod case_text;
 pub mod skpd;

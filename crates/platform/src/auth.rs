@@ -1,0 +1,309 @@
+//! Bearer JWT authentication for officer and admin APIs (DESIGN §7): issuer, audience,
+//! expiry and not-before are checked and only allow-listed algorithms are accepted (so a
+//! token signed with `none` or with a symmetric algorithm against a public key is refused).
+//! Locally a development HS256 secret signs tokens (`laporctl token`); production configures
+//! an asymmetric public key. Roles are scoped to one SKPD.
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use lapor_domain::reference::OfficerRole;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use tonic::{Request, Status};
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    pub issuer: String,
+    pub audience: String,
+    /// Allow-list, e.g. `["EdDSA"]` in production, `["HS256"]` with the development secret.
+    pub algorithms: Vec<String>,
+    /// Development only; secret: `LAPOR__AUTH__DEV_SECRET`.
+    #[serde(default)]
+    pub dev_secret: String,
+    /// PEM public key for RS256/ES256/EdDSA tokens from the identity provider.
+    #[serde(default)]
+    pub public_key_pem: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("missing bearer token")]
+    Missing,
+    #[error("invalid token: {0}")]
+    Invalid(String),
+    #[error("auth configuration: {0}")]
+    Config(String),
+}
+
+/// Who is calling, from a verified token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub subject: String,
+    pub name: String,
+    pub role: OfficerRole,
+    /// SKPD the role is scoped to; `None` only for provincial roles (admin, pimpinan).
+    pub skpd: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    iss: String,
+    aud: String,
+    sub: String,
+    exp: u64,
+    nbf: u64,
+    iat: u64,
+    #[serde(default)]
+    name: String,
+    role: String,
+    #[serde(default)]
+    skpd: Option<String>,
+}
+
+fn parse_role(role: &str) -> Option<OfficerRole> {
+    match role {
+        "admin" => Some(OfficerRole::Admin),
+        "koordinator" => Some(OfficerRole::Koordinator),
+        "penghubung" => Some(OfficerRole::Penghubung),
+        "kepala" => Some(OfficerRole::Kepala),
+        "pimpinan" => Some(OfficerRole::Pimpinan),
+        _ => None,
+    }
+}
+
+pub struct Authenticator {
+    key: DecodingKey,
+    validation: Validation,
+}
+
+impl Authenticator {
+    pub fn new(settings: &AuthSettings) -> Result<Self, AuthError> {
+        let algorithms: Vec<Algorithm> = settings
+            .algorithms
+            .iter()
+            .map(|a| {
+                a.parse::<Algorithm>()
+                    .map_err(|_| AuthError::Config(format!("unknown algorithm {a:?}")))
+            })
+            .collect::<Result<_, _>>()?;
+        let Some(first) = algorithms.first().copied() else {
+            return Err(AuthError::Config("no algorithm allowed".into()));
+        };
+        let symmetric = |a: &Algorithm| matches!(a, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512);
+        // One key family per deployment: mixing would let a public key be used as an HMAC secret.
+        if algorithms.iter().any(symmetric) != algorithms.iter().all(symmetric) {
+            return Err(AuthError::Config(
+                "do not mix symmetric and asymmetric algorithms".into(),
+            ));
+        }
+        let key = if symmetric(&first) {
+            if settings.dev_secret.len() < 32 {
+                return Err(AuthError::Config("dev_secret must be at least 32 bytes".into()));
+            }
+            DecodingKey::from_secret(settings.dev_secret.as_bytes())
+        } else {
+            let pem = settings.public_key_pem.as_bytes();
+            match first {
+                Algorithm::EdDSA => DecodingKey::from_ed_pem(pem),
+                Algorithm::ES256 | Algorithm::ES384 => DecodingKey::from_ec_pem(pem),
+                _ => DecodingKey::from_rsa_pem(pem),
+            }
+            .map_err(|e| AuthError::Config(format!("public key: {e}")))?
+        };
+        let mut validation = Validation::new(first);
+        validation.algorithms = algorithms;
+        validation.set_issuer(&[settings.issuer.as_str()]);
+        validation.set_audience(&[settings.audience.as_str()]);
+        validation.validate_nbf = true;
+        validation.leeway = 30;
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        Ok(Self { key, validation })
+    }
+
+    pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
+            .map_err(|e| AuthError::Invalid(e.to_string()))?;
+        let claims = data.claims;
+        let role =
+            parse_role(&claims.role).ok_or_else(|| AuthError::Invalid(format!("unknown role {:?}", claims.role)))?;
+        let provincial = matches!(role, OfficerRole::Admin | OfficerRole::Pimpinan);
+        if !provincial && claims.skpd.as_deref().is_none_or(str::is_empty) {
+            return Err(AuthError::Invalid(format!(
+                "role {} needs an skpd claim",
+                role.as_str()
+            )));
+        }
+        Ok(Principal {
+            subject: claims.sub,
+            name: claims.name,
+            role,
+            skpd: claims.skpd.filter(|s| !s.is_empty()),
+        })
+    }
+
+    /// Reads `authorization: Bearer <jwt>` and verifies it.
+    pub fn authenticate<T>(&self, request: &Request<T>) -> Result<Principal, Status> {
+        let header = request
+            .metadata()
+            .get("authorization")
+            .ok_or_else(|| Status::unauthenticated(AuthError::Missing.to_string()))?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| Status::unauthenticated("authorization must be 'Bearer <token>'"))?;
+        self.verify(token).map_err(|e| Status::unauthenticated(e.to_string()))
+    }
+}
+
+/// A tonic interceptor that rejects unauthenticated calls and leaves the [`Principal`] in the
+/// request extensions for the handler.
+pub fn interceptor(authenticator: Arc<Authenticator>) -> impl Fn(Request<()>) -> Result<Request<()>, Status> + Clone {
+    move |mut request: Request<()>| {
+        let principal = authenticator.authenticate(&request)?;
+        request.extensions_mut().insert(principal);
+        Ok(request)
+    }
+}
+
+/// The principal the interceptor verified.
+pub fn principal<T>(request: &Request<T>) -> Result<Principal, Status> {
+    request
+        .extensions()
+        .get::<Principal>()
+        .cloned()
+        .ok_or_else(|| Status::unauthenticated("no verified principal"))
+}
+
+/// Mints a development token (HS256 with `dev_secret`) for `laporctl token` and tests.
+pub fn mint_dev_token(settings: &AuthSettings, principal: &Principal, ttl_seconds: u64) -> Result<String, AuthError> {
+    let now = jsonwebtoken::get_current_timestamp();
+    let claims = Claims {
+        iss: settings.issuer.clone(),
+        aud: settings.audience.clone(),
+        sub: principal.subject.clone(),
+        exp: now + ttl_seconds,
+        nbf: now,
+        iat: now,
+        name: principal.name.clone(),
+        role: principal.role.as_str().to_owned(),
+        skpd: principal.skpd.clone(),
+    };
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(settings.dev_secret.as_bytes()),
+    )
+    .map_err(|e| AuthError::Invalid(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> AuthSettings {
+        AuthSettings {
+            issuer: "lapor-dev".into(),
+            audience: "lapor".into(),
+            algorithms: vec!["HS256".into()],
+            dev_secret: "0123456789abcdef0123456789abcdef".into(),
+            public_key_pem: String::new(),
+        }
+    }
+
+    fn penghubung() -> Principal {
+        Principal {
+            subject: "dinkes-penghubung1".into(),
+            name: "Rina".into(),
+            role: OfficerRole::Penghubung,
+            skpd: Some("dinkes".into()),
+        }
+    }
+
+    #[test]
+    fn accepts_a_valid_token() {
+        let token = mint_dev_token(&settings(), &penghubung(), 60).expect("mint");
+        let auth = Authenticator::new(&settings()).expect("auth");
+        assert_eq!(auth.verify(&token).expect("valid"), penghubung());
+    }
+
+    #[test]
+    fn rejects_wrong_audience_issuer_key_expiry_and_alg_none() {
+        let auth = Authenticator::new(&settings()).expect("auth");
+        let other_audience = AuthSettings {
+            audience: "someone-else".into(),
+            ..settings()
+        };
+        assert!(
+            auth.verify(&mint_dev_token(&other_audience, &penghubung(), 60).expect("mint"))
+                .is_err()
+        );
+        let other_issuer = AuthSettings {
+            issuer: "evil".into(),
+            ..settings()
+        };
+        assert!(
+            auth.verify(&mint_dev_token(&other_issuer, &penghubung(), 60).expect("mint"))
+                .is_err()
+        );
+        let other_key = AuthSettings {
+            dev_secret: "ffffffffffffffffffffffffffffffff".into(),
+            ..settings()
+        };
+        assert!(
+            auth.verify(&mint_dev_token(&other_key, &penghubung(), 60).expect("mint"))
+                .is_err()
+        );
+        // Expired well beyond the leeway.
+        let now = jsonwebtoken::get_current_timestamp();
+        let expired = Claims {
+            iss: "lapor-dev".into(),
+            aud: "lapor".into(),
+            sub: "x".into(),
+            exp: now - 3600,
+            nbf: now - 7200,
+            iat: now - 7200,
+            name: String::new(),
+            role: "admin".into(),
+            skpd: None,
+        };
+        let token = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &expired,
+            &EncodingKey::from_secret(settings().dev_secret.as_bytes()),
+        )
+        .expect("encode");
+        assert!(auth.verify(&token).is_err());
+        // alg=none: header {"alg":"none"} with the same claims and no signature.
+        let good = mint_dev_token(&settings(), &penghubung(), 60).expect("mint");
+        let payload = good.split('.').nth(1).expect("payload");
+        let none_token = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}.");
+        assert!(auth.verify(&none_token).is_err());
+    }
+
+    #[test]
+    fn scoped_roles_need_an_skpd() {
+        let auth = Authenticator::new(&settings()).expect("auth");
+        let unscoped = Principal {
+            skpd: None,
+            ..penghubung()
+        };
+        assert!(
+            auth.verify(&mint_dev_token(&settings(), &unscoped, 60).expect("mint"))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn refuses_weak_or_mixed_configuration() {
+        let weak = AuthSettings {
+            dev_secret: "short".into(),
+            ..settings()
+        };
+        assert!(Authenticator::new(&weak).is_err());
+        let mixed = AuthSettings {
+            algorithms: vec!["HS256".into(), "RS256".into()],
+            ..settings()
+        };
+        assert!(Authenticator::new(&mixed).is_err());
+    }
+}
