@@ -1,7 +1,7 @@
 //! Building event envelopes (DESIGN §4) and converting times to protobuf.
 
 use chrono::{DateTime, Utc};
-use lapor_proto::events::v1::{EventEnvelope, event_envelope::Payload};
+use lapor_proto::events::v1::{Channel, ComplaintKind, EventEnvelope, event_envelope::Payload};
 use prost_types::Timestamp;
 use uuid::Uuid;
 
@@ -72,5 +72,25 @@ impl OutgoingEvent {
     pub fn new(envelope: EventEnvelope, skpd_code: Option<&str>) -> Self {
         let routing_key = crate::topology::routing_key(&envelope.event_type, skpd_code);
         Self { envelope, routing_key }
+    }
+}
+
+/// Stable lowercase name of a submission channel, as stored and reported.
+pub fn channel_name(channel: i32) -> &'static str {
+    match Channel::try_from(channel).unwrap_or(Channel::Unspecified) {
+        Channel::Web => "web",
+        Channel::Api => "api",
+        Channel::Open311 => "open311",
+        Channel::Sms => "sms",
+        Channel::Grpc | Channel::Unspecified => "grpc",
+    }
+}
+
+/// Stable lowercase name of a complaint kind; unspecified counts as an aduan.
+pub fn kind_name(kind: i32) -> &'static str {
+    match ComplaintKind::try_from(kind).unwrap_or(ComplaintKind::Unspecified) {
+        ComplaintKind::Aspirasi => "aspirasi",
+        ComplaintKind::PermintaanInformasi => "permintaan_informasi",
+        ComplaintKind::Aduan | ComplaintKind::Unspecified => "aduan",
     }
 }

@@ -1,23 +1,39 @@
-//! Tables every service that publishes or consumes needs: `outbox` and `inbox`. Services
-//! put [`CreateOutboxAndInbox`] first in their sea-orm `Migrator`.
+//! Migrations written as plain PostgreSQL, and the tables every service that publishes or
+//! consumes needs: `outbox` and `inbox`. Services put [`outbox_and_inbox`] first in their
+//! sea-orm `Migrator`.
 
 use sea_orm_migration::prelude::*;
 
-pub struct CreateOutboxAndInbox;
+/// One migration as SQL text: the schema reads as the database will hold it.
+pub struct SqlMigration {
+    pub name: &'static str,
+    pub up: &'static str,
+    pub down: &'static str,
+}
 
-impl MigrationName for CreateOutboxAndInbox {
+impl MigrationName for SqlMigration {
     fn name(&self) -> &str {
-        "m20261127_000001_create_outbox_and_inbox"
+        self.name
     }
 }
 
 #[async_trait::async_trait]
-impl MigrationTrait for CreateOutboxAndInbox {
+impl MigrationTrait for SqlMigration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .get_connection()
-            .execute_unprepared(
-                r#"
+        manager.get_connection().execute_unprepared(self.up).await?;
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.get_connection().execute_unprepared(self.down).await?;
+        Ok(())
+    }
+}
+
+pub fn outbox_and_inbox() -> Box<dyn MigrationTrait> {
+    Box::new(SqlMigration {
+        name: "m20261127_000001_create_outbox_and_inbox",
+        up: r#"
                 CREATE TABLE outbox (
                     event_id        uuid PRIMARY KEY,
                     event_type      text NOT NULL,
@@ -42,16 +58,6 @@ impl MigrationTrait for CreateOutboxAndInbox {
                     PRIMARY KEY (consumer, event_id)
                 );
                 "#,
-            )
-            .await?;
-        Ok(())
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .get_connection()
-            .execute_unprepared("DROP TABLE inbox; DROP TABLE outbox;")
-            .await?;
-        Ok(())
-    }
+        down: "DROP TABLE inbox; DROP TABLE outbox;",
+    })
 }

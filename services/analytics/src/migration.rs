@@ -1,6 +1,7 @@
 //! Analytics' read models, built only from events, plus the inbox (and an outbox, unused
 //! until analytics publishes digests).
 
+use lapor_messaging::migration::{SqlMigration, outbox_and_inbox};
 use sea_orm_migration::prelude::*;
 
 pub struct Migrator;
@@ -9,27 +10,17 @@ pub struct Migrator;
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
-            Box::new(lapor_messaging::migration::CreateOutboxAndInbox),
-            Box::new(CreateReadModels),
+            outbox_and_inbox(),
+            Box::new(SqlMigration {
+                name: "m20261127_000002_create_read_models",
+                up: CREATE_READ_MODELS,
+                down: "DROP TABLE counters; DROP TABLE complaint_facts;",
+            }),
         ]
     }
 }
 
-struct CreateReadModels;
-
-impl MigrationName for CreateReadModels {
-    fn name(&self) -> &str {
-        "m20261127_000002_create_read_models"
-    }
-}
-
-#[async_trait::async_trait]
-impl MigrationTrait for CreateReadModels {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .get_connection()
-            .execute_unprepared(
-                r#"
+const CREATE_READ_MODELS: &str = r#"
                 -- One row per complaint, filled from whichever events arrive, in any order.
                 CREATE TABLE complaint_facts (
                     complaint_id    uuid PRIMARY KEY,
@@ -53,17 +44,4 @@ impl MigrationTrait for CreateReadModels {
                     name   text PRIMARY KEY,
                     value  bigint NOT NULL
                 );
-                "#,
-            )
-            .await?;
-        Ok(())
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .get_connection()
-            .execute_unprepared("DROP TABLE counters; DROP TABLE complaint_facts;")
-            .await?;
-        Ok(())
-    }
-}
+                "#;

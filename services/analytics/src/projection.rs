@@ -3,9 +3,9 @@
 //! same figures.
 
 use lapor_domain::CaseState;
-use lapor_messaging::envelope::from_timestamp;
+use lapor_messaging::envelope::{channel_name, from_timestamp};
 use lapor_messaging::{DeliveryContext, EventHandler, HandlerError};
-use lapor_proto::events::v1::{Channel, EventEnvelope, event_envelope::Payload};
+use lapor_proto::events::v1::{EventEnvelope, event_envelope::Payload};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement, Value};
 use uuid::Uuid;
 
@@ -17,16 +17,6 @@ pub fn binding_keys() -> Vec<String> {
 
 pub const EVENTS_CONSUMED: &str = "events_consumed";
 pub const NOTIFICATIONS_SENT: &str = "notifications_sent";
-
-fn channel_name(channel: i32) -> &'static str {
-    match Channel::try_from(channel).unwrap_or(Channel::Unspecified) {
-        Channel::Web => "web",
-        Channel::Api => "api",
-        Channel::Open311 => "open311",
-        Channel::Sms => "sms",
-        Channel::Grpc | Channel::Unspecified => "grpc",
-    }
-}
 
 async fn exec(txn: &DatabaseTransaction, sql: &str, values: Vec<Value>) -> Result<(), HandlerError> {
     txn.execute_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, values))

@@ -1,5 +1,6 @@
 //! Intake's schema: complaints as received, the reporter vault, plus outbox and inbox.
 
+use lapor_messaging::migration::{SqlMigration, outbox_and_inbox};
 use sea_orm_migration::prelude::*;
 
 pub struct Migrator;
@@ -8,27 +9,17 @@ pub struct Migrator;
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
-            Box::new(lapor_messaging::migration::CreateOutboxAndInbox),
-            Box::new(CreateComplaints),
+            outbox_and_inbox(),
+            Box::new(SqlMigration {
+                name: "m20261127_000002_create_complaints",
+                up: CREATE_COMPLAINTS,
+                down: "DROP TABLE complaints; DROP TABLE reporters;",
+            }),
         ]
     }
 }
 
-struct CreateComplaints;
-
-impl MigrationName for CreateComplaints {
-    fn name(&self) -> &str {
-        "m20261127_000002_create_complaints"
-    }
-}
-
-#[async_trait::async_trait]
-impl MigrationTrait for CreateComplaints {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .get_connection()
-            .execute_unprepared(
-                r#"
+const CREATE_COMPLAINTS: &str = r#"
                 -- The PII vault: identity only as AEAD ciphertext; the id is the pseudonymous
                 -- reporter reference that events carry.
                 CREATE TABLE reporters (
@@ -61,17 +52,4 @@ impl MigrationTrait for CreateComplaints {
                     submitted_at     timestamptz NOT NULL DEFAULT now(),
                     updated_at       timestamptz NOT NULL DEFAULT now()
                 );
-                "#,
-            )
-            .await?;
-        Ok(())
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .get_connection()
-            .execute_unprepared("DROP TABLE complaints; DROP TABLE reporters;")
-            .await?;
-        Ok(())
-    }
-}
+                "#;

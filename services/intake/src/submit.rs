@@ -6,7 +6,7 @@ use crate::vault::{Identity, Vault, VaultError};
 use chrono::Utc;
 use lapor_domain::submission::{self, SubmissionDraft, ValidSubmission};
 use lapor_domain::{Directory, FieldError, tracking_id};
-use lapor_messaging::envelope::to_timestamp;
+use lapor_messaging::envelope::{channel_name, kind_name, to_timestamp};
 use lapor_messaging::{Outbox, OutgoingEvent, new_envelope};
 use lapor_proto::events::v1::{Channel, ComplaintKind, ComplaintSubmitted, event_envelope::Payload};
 use sea_orm::{
@@ -53,24 +53,6 @@ pub struct SubmitService {
     pub outbox: Outbox,
 }
 
-fn kind_name(kind: ComplaintKind) -> &'static str {
-    match kind {
-        ComplaintKind::Aspirasi => "aspirasi",
-        ComplaintKind::PermintaanInformasi => "permintaan_informasi",
-        ComplaintKind::Aduan | ComplaintKind::Unspecified => "aduan",
-    }
-}
-
-fn channel_name(channel: Channel) -> &'static str {
-    match channel {
-        Channel::Web => "web",
-        Channel::Api => "api",
-        Channel::Open311 => "open311",
-        Channel::Sms => "sms",
-        Channel::Grpc | Channel::Unspecified => "grpc",
-    }
-}
-
 /// Fingerprint of what was submitted, to tell a retry from a different request reusing a key.
 fn request_hash(valid: &ValidSubmission, submission: &Submission) -> String {
     let mut hasher = Sha256::new();
@@ -83,7 +65,7 @@ fn request_hash(valid: &ValidSubmission, submission: &Submission) -> String {
         valid.reporter_name.as_deref().unwrap_or(""),
         valid.reporter_phone.as_deref().unwrap_or(""),
         valid.reporter_email.as_deref().unwrap_or(""),
-        kind_name(submission.kind),
+        kind_name(submission.kind as i32),
         if submission.anonim { "anonim" } else { "" },
         if submission.rahasia { "rahasia" } else { "" },
     ] {
@@ -166,8 +148,8 @@ impl SubmitService {
             category_code: Set(valid.category_code.clone()),
             kabupaten_code: Set(valid.kabupaten_code.clone()),
             location: Set(valid.location.clone()),
-            kind: Set(kind_name(submission.kind).to_owned()),
-            channel: Set(channel_name(submission.channel).to_owned()),
+            kind: Set(kind_name(submission.kind as i32).to_owned()),
+            channel: Set(channel_name(submission.channel as i32).to_owned()),
             anonim: Set(submission.anonim),
             rahasia: Set(submission.rahasia),
             reporter_id: Set(reporter_id),
@@ -196,7 +178,8 @@ impl SubmitService {
         self.outbox.enqueue(&txn, &event).await?;
         txn.commit().await?;
         tracing::info!(%tracking_id, category = %valid.category_code, kabupaten = %valid.kabupaten_code, "complaint accepted");
-        metrics::counter!("lapor_intake_accepted_total", "channel" => channel_name(submission.channel)).increment(1);
+        metrics::counter!("lapor_intake_accepted_total", "channel" => channel_name(submission.channel as i32))
+            .increment(1);
         Ok(Accepted {
             complaint_id,
             tracking_id,

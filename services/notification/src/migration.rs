@@ -1,5 +1,6 @@
 //! Notification's schema: recipients' contacts, deliveries, plus outbox and inbox.
 
+use lapor_messaging::migration::{SqlMigration, outbox_and_inbox};
 use sea_orm_migration::prelude::*;
 
 pub struct Migrator;
@@ -8,27 +9,17 @@ pub struct Migrator;
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
-            Box::new(lapor_messaging::migration::CreateOutboxAndInbox),
-            Box::new(CreateDeliveries),
+            outbox_and_inbox(),
+            Box::new(SqlMigration {
+                name: "m20261127_000002_create_recipients_and_deliveries",
+                up: CREATE_DELIVERIES,
+                down: "DROP TABLE deliveries; DROP TABLE recipients;",
+            }),
         ]
     }
 }
 
-struct CreateDeliveries;
-
-impl MigrationName for CreateDeliveries {
-    fn name(&self) -> &str {
-        "m20261127_000002_create_recipients_and_deliveries"
-    }
-}
-
-#[async_trait::async_trait]
-impl MigrationTrait for CreateDeliveries {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .get_connection()
-            .execute_unprepared(
-                r#"
+const CREATE_DELIVERIES: &str = r#"
                 CREATE TABLE recipients (
                     id         text PRIMARY KEY,
                     name       text NOT NULL,
@@ -62,17 +53,4 @@ impl MigrationTrait for CreateDeliveries {
                 );
                 CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE state = 'PENDING';
                 CREATE INDEX deliveries_by_tracking_id ON deliveries (tracking_id);
-                "#,
-            )
-            .await?;
-        Ok(())
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .get_connection()
-            .execute_unprepared("DROP TABLE deliveries; DROP TABLE recipients;")
-            .await?;
-        Ok(())
-    }
-}
+                "#;

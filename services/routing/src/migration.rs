@@ -1,5 +1,6 @@
 //! Routing's schema: the SKPD directory and cases, plus outbox and inbox.
 
+use lapor_messaging::migration::{SqlMigration, outbox_and_inbox};
 use sea_orm_migration::prelude::*;
 
 pub struct Migrator;
@@ -8,28 +9,24 @@ pub struct Migrator;
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
-            Box::new(lapor_messaging::migration::CreateOutboxAndInbox),
-            Box::new(CreateCases),
-            Box::new(AddWorkflowAndAudit),
+            outbox_and_inbox(),
+            Box::new(SqlMigration {
+                name: "m20261127_000002_create_cases",
+                up: CREATE_CASES,
+                down: "DROP TABLE cases; DROP TABLE skpds;",
+            }),
+            Box::new(SqlMigration {
+                name: "m20261127_000003_add_workflow_and_audit",
+                up: ADD_WORKFLOW_AND_AUDIT,
+                down: "DROP TABLE audit_log; DROP FUNCTION audit_log_is_append_only(); DROP TABLE case_texts; \
+                 ALTER TABLE cases DROP COLUMN sub_unit, DROP COLUMN referred_to, DROP COLUMN archive_reason, \
+                 DROP COLUMN duplicate_of, DROP COLUMN rated;",
+            }),
         ]
     }
 }
 
-struct CreateCases;
-
-impl MigrationName for CreateCases {
-    fn name(&self) -> &str {
-        "m20261127_000002_create_cases"
-    }
-}
-
-#[async_trait::async_trait]
-impl MigrationTrait for CreateCases {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .get_connection()
-            .execute_unprepared(
-                r#"
+const CREATE_CASES: &str = r#"
                 CREATE TABLE skpds (
                     code              text PRIMARY KEY,
                     name              text NOT NULL,
@@ -58,36 +55,9 @@ impl MigrationTrait for CreateCases {
                     updated_at      timestamptz NOT NULL DEFAULT now()
                 );
                 CREATE INDEX cases_inbox ON cases (skpd_code, submitted_at DESC);
-                "#,
-            )
-            .await?;
-        Ok(())
-    }
+                "#;
 
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .get_connection()
-            .execute_unprepared("DROP TABLE cases; DROP TABLE skpds;")
-            .await?;
-        Ok(())
-    }
-}
-
-struct AddWorkflowAndAudit;
-
-impl MigrationName for AddWorkflowAndAudit {
-    fn name(&self) -> &str {
-        "m20261127_000003_add_workflow_and_audit"
-    }
-}
-
-#[async_trait::async_trait]
-impl MigrationTrait for AddWorkflowAndAudit {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .get_connection()
-            .execute_unprepared(
-                r#"
+const ADD_WORKFLOW_AND_AUDIT: &str = r#"
                 ALTER TABLE cases
                     ADD COLUMN sub_unit       text,
                     ADD COLUMN referred_to    text,
@@ -130,21 +100,4 @@ impl MigrationTrait for AddWorkflowAndAudit {
                 CREATE TRIGGER audit_log_no_update_or_delete
                     BEFORE UPDATE OR DELETE ON audit_log
                     FOR EACH ROW EXECUTE FUNCTION audit_log_is_append_only();
-                "#,
-            )
-            .await?;
-        Ok(())
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .get_connection()
-            .execute_unprepared(
-                "DROP TABLE audit_log; DROP FUNCTION audit_log_is_append_only(); DROP TABLE case_texts; \
-                 ALTER TABLE cases DROP COLUMN sub_unit, DROP COLUMN referred_to, DROP COLUMN archive_reason, \
-                 DROP COLUMN duplicate_of, DROP COLUMN rated;",
-            )
-            .await?;
-        Ok(())
-    }
-}
+                "#;

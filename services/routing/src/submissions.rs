@@ -9,9 +9,9 @@ use lapor_domain::reference::Verification;
 use lapor_domain::routing_rules::dispose;
 use lapor_domain::workflow::{self, Action, Actor, Context};
 use lapor_domain::{CaseState, Directory};
-use lapor_messaging::envelope::from_timestamp;
+use lapor_messaging::envelope::{channel_name, from_timestamp, kind_name};
 use lapor_messaging::{DeliveryContext, EventHandler, HandlerError, Outbox};
-use lapor_proto::events::v1::{Channel, ComplaintKind, EventEnvelope, event_envelope::Payload};
+use lapor_proto::events::v1::{EventEnvelope, event_envelope::Payload};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set};
 use std::sync::Arc;
@@ -26,24 +26,6 @@ pub fn binding_keys() -> Vec<String> {
 pub struct Submissions {
     pub directory: Arc<Directory>,
     pub outbox: Outbox,
-}
-
-fn channel_name(channel: i32) -> &'static str {
-    match Channel::try_from(channel).unwrap_or(Channel::Unspecified) {
-        Channel::Web => "web",
-        Channel::Api => "api",
-        Channel::Open311 => "open311",
-        Channel::Sms => "sms",
-        Channel::Grpc | Channel::Unspecified => "grpc",
-    }
-}
-
-fn kind_name(kind: i32) -> &'static str {
-    match ComplaintKind::try_from(kind).unwrap_or(ComplaintKind::Unspecified) {
-        ComplaintKind::Aspirasi => "aspirasi",
-        ComplaintKind::PermintaanInformasi => "permintaan_informasi",
-        ComplaintKind::Aduan | ComplaintKind::Unspecified => "aduan",
-    }
 }
 
 #[async_trait::async_trait]
