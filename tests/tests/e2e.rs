@@ -657,3 +657,286 @@ async fn case_workflow_is_scoped_audited_and_safe_under_concurrency() {
 
     stack.stop().await.expect("clean stop");
 }
+
+/// Every role × every officer RPC × own and another SKPD. Mutations carry a stale version on
+/// purpose: the scope check comes first, so a permitted caller gets FAILED_PRECONDITION (and
+/// nothing changes) while a forbidden one gets PERMISSION_DENIED.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn authorization_matrix_over_every_officer_rpc() {
+    use lapor_proto::routing::v1::*;
+    let stack = Stack::start(StackConfig::new("authz")).await.expect("stack starts");
+    let tracking_id = submit_and_follow(
+        &stack,
+        complaint("Ambulans tidak datang", "kesehatan.puskesmas", "6371"),
+        "dinkes",
+    )
+    .await;
+    let parent = submit_and_follow(
+        &stack,
+        complaint("Ambulans terlambat", "kesehatan.puskesmas", "6371"),
+        "dinkes",
+    )
+    .await;
+    let routing = stack.routing().await.expect("client");
+    let stale = || {
+        Some(CaseRef {
+            tracking_id: tracking_id.clone(),
+            expected_version: 0,
+        })
+    };
+
+    const RPCS: [&str; 16] = [
+        "GetCase",
+        "ListInbox",
+        "ListAuditLog",
+        "ListVerificationQueue",
+        "VerifyCase",
+        "HoldCase",
+        "MarkNotAuthority",
+        "ArchiveCase",
+        "MergeCase",
+        "EditCase",
+        "RedisposeCase",
+        "DisposeToSubUnit",
+        "ReturnToAdmin",
+        "StartProgress",
+        "PostFollowUp",
+        "CloseCase",
+    ];
+    // Which RPCs each role may call on its own SKPD's case (provincial roles: on any case).
+    let allowed: &[(OfficerRole, &[&str])] = &[
+        (
+            OfficerRole::Admin,
+            &[
+                "GetCase",
+                "ListInbox",
+                "ListAuditLog",
+                "ListVerificationQueue",
+                "VerifyCase",
+                "HoldCase",
+                "MarkNotAuthority",
+                "ArchiveCase",
+                "MergeCase",
+                "EditCase",
+                "RedisposeCase",
+                "CloseCase",
+            ],
+        ),
+        (
+            OfficerRole::Pimpinan,
+            &["GetCase", "ListInbox", "ListAuditLog", "ListVerificationQueue"],
+        ),
+        (OfficerRole::Kepala, &["GetCase", "ListInbox", "ListAuditLog"]),
+        (
+            OfficerRole::Koordinator,
+            &[
+                "GetCase",
+                "ListInbox",
+                "ListAuditLog",
+                "DisposeToSubUnit",
+                "ReturnToAdmin",
+            ],
+        ),
+        (
+            OfficerRole::Penghubung,
+            &[
+                "GetCase",
+                "ListInbox",
+                "ListAuditLog",
+                "ReturnToAdmin",
+                "StartProgress",
+                "PostFollowUp",
+                "CloseCase",
+            ],
+        ),
+    ];
+    let mut checked = 0;
+    for (role, own_allowed) in allowed {
+        let provincial = matches!(role, OfficerRole::Admin | OfficerRole::Pimpinan);
+        let scopes: &[Option<&str>] = if provincial {
+            &[None]
+        } else {
+            &[Some("dinkes"), Some("pupr")]
+        };
+        for scope in scopes {
+            let bearer = token(*role, *scope);
+            let own = provincial || *scope == Some("dinkes");
+            for rpc in RPCS {
+                let mut client = routing.clone();
+                let inbox = scope.unwrap_or("dinkes").to_owned();
+                let result = match rpc {
+                    "GetCase" => client
+                        .get_case(authorized(
+                            GetCaseRequest {
+                                tracking_id: tracking_id.clone(),
+                            },
+                            &bearer,
+                        ))
+                        .await
+                        .map(|_| ()),
+                    // An SKPD officer lists the inbox of the case's SKPD (own or not).
+                    "ListInbox" => client
+                        .list_inbox(authorized(
+                            ListInboxRequest {
+                                skpd_code: if own { inbox } else { "dinkes".into() },
+                                limit: 5,
+                            },
+                            &bearer,
+                        ))
+                        .await
+                        .map(|_| ()),
+                    "ListAuditLog" => client
+                        .list_audit_log(authorized(
+                            ListAuditLogRequest {
+                                tracking_id: tracking_id.clone(),
+                            },
+                            &bearer,
+                        ))
+                        .await
+                        .map(|_| ()),
+                    "ListVerificationQueue" => client
+                        .list_verification_queue(authorized(ListVerificationQueueRequest { limit: 5 }, &bearer))
+                        .await
+                        .map(|_| ()),
+                    "VerifyCase" => client
+                        .verify_case(authorized(
+                            VerifyCaseRequest {
+                                case: stale(),
+                                skpd_code: "dinkes".into(),
+                            },
+                            &bearer,
+                        ))
+                        .await
+                        .map(|_| ()),
+                    "HoldCase" => client
+                        .hold_case(authorized(
+                            HoldCaseRequest {
+                                case: stale(),
+                                question: "Alamat?".into(),
+                            },
+                            &bearer,
+                        ))
+                        .await
+                        .map(|_| ()),
+                    "MarkNotAuthority" => client
+                        .mark_not_authority(authorized(
+                            MarkNotAuthorityRequest {
+                                case: stale(),
+                                body: "PDAM".into(),
+                            },
+                            &bearer,
+                        ))
+                        .await
+                        .map(|_| ()),
+                    "ArchiveCase" => client
+                        .archive_case(authorized(
+                            ArchiveCaseRequest {
+                                case: stale(),
+                                reason: "SPAM".into(),
+                            },
+                            &bearer,
+                        ))
+                        .await
+                        .map(|_| ()),
+                    "MergeCase" => client
+                        .merge_case(authorized(
+                            MergeCaseRequest {
+                                case: stale(),
+                                parent_tracking_id: parent.clone(),
+                            },
+                            &bearer,
+                        ))
+                        .await
+                        .map(|_| ()),
+                    "EditCase" => client
+                        .edit_case(authorized(
+                            EditCaseRequest {
+                                case: stale(),
+                                rahasia: Some(true),
+                                ..Default::default()
+                            },
+                            &bearer,
+                        ))
+                        .await
+                        .map(|_| ()),
+                    "RedisposeCase" => client
+                        .redispose_case(authorized(
+                            RedisposeCaseRequest {
+                                case: stale(),
+                                skpd_code: "dinkes".into(),
+                            },
+                            &bearer,
+                        ))
+                        .await
+                        .map(|_| ()),
+                    "DisposeToSubUnit" => client
+                        .dispose_to_sub_unit(authorized(
+                            DisposeToSubUnitRequest {
+                                case: stale(),
+                                sub_unit: "UPT Farmasi".into(),
+                            },
+                            &bearer,
+                        ))
+                        .await
+                        .map(|_| ()),
+                    "ReturnToAdmin" => client
+                        .return_to_admin(authorized(
+                            ReturnToAdminRequest {
+                                case: stale(),
+                                reason: "Bukan kami".into(),
+                            },
+                            &bearer,
+                        ))
+                        .await
+                        .map(|_| ()),
+                    "StartProgress" => client
+                        .start_progress(authorized(StartProgressRequest { case: stale() }, &bearer))
+                        .await
+                        .map(|_| ()),
+                    "PostFollowUp" => client
+                        .post_follow_up(authorized(
+                            PostFollowUpRequest {
+                                case: stale(),
+                                text: "Sudah".into(),
+                            },
+                            &bearer,
+                        ))
+                        .await
+                        .map(|_| ()),
+                    "CloseCase" => client
+                        .close_case(authorized(CloseCaseRequest { case: stale() }, &bearer))
+                        .await
+                        .map(|_| ()),
+                    other => unreachable!("{other}"),
+                };
+                let permitted = own && own_allowed.contains(&rpc);
+                let code = result.err().map(|s| s.code());
+                let mutation = !matches!(rpc, "GetCase" | "ListInbox" | "ListAuditLog" | "ListVerificationQueue");
+                let expected = match (permitted, mutation) {
+                    (false, _) => Some(tonic::Code::PermissionDenied),
+                    (true, true) => Some(tonic::Code::FailedPrecondition),
+                    (true, false) => None,
+                };
+                assert_eq!(code, expected, "{} ({scope:?}) calling {rpc}", role.as_str());
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 16 * (2 + 3 * 2));
+    // Nothing above changed the case.
+    let admin = token(OfficerRole::Admin, None);
+    let case = routing
+        .clone()
+        .get_case(authorized(
+            GetCaseRequest {
+                tracking_id: tracking_id.clone(),
+            },
+            &admin,
+        ))
+        .await
+        .expect("read")
+        .into_inner();
+    assert_eq!((case.state.as_str(), case.version), ("assigned", 2));
+
+    stack.stop().await.expect("clean stop");
+}
