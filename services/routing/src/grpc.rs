@@ -102,29 +102,63 @@ impl RoutingGrpc {
         Ok(to_proto(model, &self.skpd_names().await?, Some(principal), follow_up))
     }
 
-    /// Runs one workflow action: lock the row, check scope, version and state, store the
-    /// transition with its audit entry and events in one transaction.
+    /// Runs one workflow action: check the caller's scope, then lock the row, check version
+    /// and state, and store the transition with its audit entry and events in one transaction.
     async fn act(&self, principal: &Principal, case_ref: Option<CaseRef>, action: Action) -> Result<Case, Status> {
         let case_ref = case_ref.ok_or_else(|| invalid_argument("case", "is required"))?;
         let id = normalized(&case_ref.tracking_id, "case.tracking_id")?;
+        // Scope first, on an unlocked read: an officer of another SKPD learns nothing, not even
+        // that someone else is working on the case right now.
+        let current = self.find(&id).await?;
+        if let Err(WorkflowError::Forbidden { reason }) = workflow::apply(
+            &case_store::to_workflow(&current),
+            &actor_of(principal),
+            &action,
+            &Context::default(),
+        ) {
+            return Err(Status::permission_denied(reason));
+        }
         self.check_references(&action, &id).await?;
         let txn = self.db.begin().await.map_err(unavailable)?;
+        let outcome = self.act_locked(&txn, principal, &case_ref, &id, &action).await;
+        // Release the row lock at once on failure; a dropped transaction rolls back later.
+        match outcome {
+            Ok(()) => txn.commit().await.map_err(unavailable)?,
+            Err(status) => {
+                let _ = txn.rollback().await;
+                return Err(status);
+            }
+        }
+        self.outbox.notify_committed();
+        tracing::info!(tracking_id = %id, action = action.kind().as_str(), actor = %principal.subject, "case action");
+        let model = self.find(&id).await?;
+        self.view(model, principal).await
+    }
+
+    async fn act_locked(
+        &self,
+        txn: &sea_orm::DatabaseTransaction,
+        principal: &Principal,
+        case_ref: &CaseRef,
+        id: &str,
+        action: &Action,
+    ) -> Result<(), Status> {
         let model = case::Entity::find()
-            .filter(case::Column::TrackingId.eq(id.as_str()))
+            .filter(case::Column::TrackingId.eq(id))
             .lock_with_behavior(LockType::Update, LockBehavior::Nowait)
-            .one(&txn)
+            .one(txn)
             .await
-            .map_err(|e| match e.sql_err() {
-                // Another officer holds the row right now: the same answer as a stale version.
-                None if e.to_string().contains("could not obtain lock") => {
+            .map_err(|e| {
+                if e.to_string().contains("could not obtain lock") {
+                    // Another officer holds the row right now: the same answer as a stale version.
                     Status::failed_precondition("case is being changed by someone else, reload and retry")
+                } else {
+                    unavailable(e)
                 }
-                _ => unavailable(e),
             })?
             .ok_or_else(|| Status::not_found(format!("no case with tracking id {id}")))?;
         let before = case_store::to_workflow(&model);
-        let outcome = workflow::apply(&before, &actor_of(principal), &action, &Context::default());
-        // Scope first: an officer of another SKPD learns nothing, not even the version.
+        let outcome = workflow::apply(&before, &actor_of(principal), action, &Context::default());
         if let Err(WorkflowError::Forbidden { reason }) = &outcome {
             return Err(Status::permission_denied(reason.clone()));
         }
@@ -136,7 +170,7 @@ impl RoutingGrpc {
         }
         let transition = outcome.map_err(workflow_status)?;
         let stored = case_store::store(
-            &txn,
+            txn,
             &self.outbox,
             model.complaint_id,
             &before,
@@ -151,11 +185,7 @@ impl RoutingGrpc {
                 "case {id} changed meanwhile: reload and retry"
             )));
         }
-        txn.commit().await.map_err(unavailable)?;
-        self.outbox.notify_committed();
-        tracing::info!(tracking_id = %id, action = action.kind().as_str(), actor = %principal.subject, "case action");
-        let model = self.find(&id).await?;
-        self.view(model, principal).await
+        Ok(())
     }
 
     /// Things only the database knows: the named SKPD, category and parent case exist.
