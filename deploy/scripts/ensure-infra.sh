@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure PostgreSQL (127.0.0.1:5432, user postgres) and RabbitMQ (127.0.0.1:5672,
 # guest/guest) are running, starting installed servers and installing them from Debian
-# packages when missing; and that the Python SMTP sink (aiosmtpd) is installed in .tools/.
+# packages when missing; that the Python SMTP sink (aiosmtpd) is installed in .tools/; and
+# that faketime is there for the scheduler clock-skew test.
 # Idempotent: fast when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -58,6 +59,14 @@ ensure_smtp_sink() {
   .tools/venv/bin/pip install -q 'aiosmtpd==1.4.6'
 }
 
+# The scheduler test runs one routing replica with its clock hours ahead (libfaketime).
+ensure_faketime() {
+  if command -v faketime >/dev/null 2>&1; then return 0; fi
+  log "installing faketime"
+  apt_install faketime
+}
+
 ensure_postgres
 ensure_rabbitmq
 ensure_smtp_sink
+ensure_faketime

@@ -9,6 +9,7 @@ use lapor_platform::config::{AmqpSettings, DatabaseSettings, ListenSettings, See
 use lapor_proto::analytics::v1::analytics_service_client::AnalyticsServiceClient;
 use lapor_proto::intake::v1::intake_service_client::IntakeServiceClient;
 use lapor_proto::notification::v1::notification_service_client::NotificationServiceClient;
+use lapor_proto::routing::v1::policy_service_client::PolicyServiceClient;
 use lapor_proto::routing::v1::routing_service_client::RoutingServiceClient;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
 use std::collections::HashMap;
@@ -208,6 +209,14 @@ impl Stack {
                     http: any,
                     seed,
                     auth: auth_settings(),
+                    scheduler: lapor_routing::scheduler::SchedulerSettings {
+                        enabled: true,
+                        poll_interval_ms: 200,
+                        batch_size: 200,
+                    },
+                    escalation: lapor_routing::EscalationSettings {
+                        ladder: lapor_domain::sla::Ladder::default().steps().to_vec(),
+                    },
                 };
                 tokio::spawn(lapor_routing::run(settings, listeners, token))
             }
@@ -302,6 +311,9 @@ impl Stack {
     }
     pub async fn routing(&self) -> anyhow::Result<RoutingServiceClient<Channel>> {
         Ok(RoutingServiceClient::new(self.channel("routing").await?))
+    }
+    pub async fn policy(&self) -> anyhow::Result<PolicyServiceClient<Channel>> {
+        Ok(PolicyServiceClient::new(self.channel("routing").await?))
     }
     pub async fn notification(&self) -> anyhow::Result<NotificationServiceClient<Channel>> {
         Ok(NotificationServiceClient::new(self.channel("notification").await?))

@@ -231,6 +231,7 @@ async fn complaint_flows_from_intake_to_officers_mailbox_and_analytics() {
                     expected_version: waiting.version,
                 }),
                 skpd_code: "diskominfo".into(),
+                complexity_tier: String::new(),
             },
             &token(OfficerRole::Admin, None),
         ))
@@ -803,6 +804,7 @@ async fn authorization_matrix_over_every_officer_rpc() {
                             VerifyCaseRequest {
                                 case: stale(),
                                 skpd_code: "dinkes".into(),
+                                complexity_tier: String::new(),
                             },
                             &bearer,
                         ))
@@ -864,6 +866,7 @@ async fn authorization_matrix_over_every_officer_rpc() {
                             RedisposeCaseRequest {
                                 case: stale(),
                                 skpd_code: "dinkes".into(),
+                                complexity_tier: String::new(),
                             },
                             &bearer,
                         ))
@@ -939,4 +942,523 @@ async fn authorization_matrix_over_every_officer_rpc() {
     assert_eq!((case.state.as_str(), case.version), ("assigned", 2));
 
     stack.stop().await.expect("clean stop");
+}
+
+/// Sets the due time of a case's pending timers of `steps` to the database's now: the test
+/// stands in for the passing working days; the scheduler still decides by the DB clock.
+async fn make_due(db: &DatabaseConnection, tracking_id: &str, steps: &[&str]) {
+    let steps: Vec<String> = steps.iter().map(|s| format!("'{s}'")).collect();
+    db.execute_raw(Statement::from_string(
+        DbBackend::Postgres,
+        format!(
+            "UPDATE deadlines SET due_at = now() FROM cases WHERE cases.complaint_id = deadlines.complaint_id \
+             AND cases.tracking_id = '{tracking_id}' AND fired_at IS NULL AND cancelled_at IS NULL \
+             AND step IN ({})",
+            steps.join(", ")
+        ),
+    ))
+    .await
+    .expect("make timers due");
+}
+
+fn emails_of(directory: &Directory, skpd: &str, role: OfficerRole) -> BTreeSet<String> {
+    directory.officers_of(skpd, role).map(|o| o.email.clone()).collect()
+}
+
+/// Recipients of the mails about `tracking_id` whose raw text contains `marker`.
+fn recipients_of(stack: &Stack, tracking_id: &str, marker: &str) -> BTreeSet<String> {
+    mails_about(stack, tracking_id)
+        .into_iter()
+        .filter(|m| m.raw.contains(marker))
+        .flat_map(|m| m.rcpt_to)
+        .collect()
+}
+
+fn timestamp(at: Option<&prost_types::Timestamp>) -> chrono::DateTime<chrono::Utc> {
+    let at = at.expect("timestamp set");
+    chrono::DateTime::from_timestamp(at.seconds, at.nanos as u32).expect("valid timestamp")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sla_clock_escalates_once_per_step_and_auto_closes() {
+    use lapor_domain::calendar::{CalendarPolicy, WorkingCalendar, load_holidays};
+    use lapor_proto::intake::v1::GetComplaintStatusRequest;
+    use lapor_proto::routing::v1::{ListAuditLogRequest, PostFollowUpRequest};
+
+    let stack = Stack::start(StackConfig::new("sla")).await.expect("stack starts");
+    let directory = directory();
+    let tracking_id = submit_and_follow(
+        &stack,
+        complaint("Ambulans puskesmas tidak datang", "kesehatan.puskesmas", "6303"),
+        "dinkes",
+    )
+    .await;
+    let routing_db = stack.db("routing").await.expect("db");
+    let admin = token(OfficerRole::Admin, None);
+    let dinkes = token(OfficerRole::Penghubung, Some("dinkes"));
+    let mut routing = stack.routing().await.expect("client");
+    let get = |t: &str| {
+        authorized(
+            GetCaseRequest {
+                tracking_id: tracking_id.clone(),
+            },
+            t,
+        )
+    };
+
+    // The follow-up clock: 5 working days by the seeded Kalsel calendar, three ladder steps.
+    let case = routing.get_case(get(&admin)).await.expect("case").into_inner();
+    assert_eq!(case.sla_stage, "follow_up");
+    let started: chrono::DateTime<chrono::Utc> = routing_db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            format!("SELECT sla_started_at FROM cases WHERE tracking_id = '{tracking_id}'"),
+        ))
+        .await
+        .expect("query")
+        .expect("row")
+        .try_get("", "sla_started_at")
+        .expect("started");
+    let holidays = load_holidays(&lapor_e2e::stack::repo_root().join("deploy/seed/holidays")).expect("holidays");
+    let calendar = WorkingCalendar::new(&holidays, CalendarPolicy::default(), None);
+    let deadline = calendar.deadline(started, 5).expect("deadline");
+    assert_eq!(timestamp(case.sla_due_at.as_ref()), deadline);
+    // The verification clock ran first (cancelled by the automatic disposition).
+    let steps: Vec<_> = case
+        .deadlines
+        .iter()
+        .map(|d| (d.stage.as_str(), d.step.as_str()))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("verification", "reminder"),
+            ("verification", "breach"),
+            ("verification", "provincial"),
+            ("follow_up", "reminder"),
+            ("follow_up", "breach"),
+            ("follow_up", "provincial"),
+        ]
+    );
+    assert!(case.deadlines[..3].iter().all(|d| d.cancelled_at.is_some()));
+    assert!(
+        case.deadlines[3..]
+            .iter()
+            .all(|d| d.fired_at.is_none() && d.cancelled_at.is_none() && d.working_days == 5)
+    );
+
+    // The public status shows the same deadline (Open311 expected_datetime).
+    let intake = stack.intake().await.expect("client");
+    eventually("public expected date", WAIT, || {
+        let mut intake = intake.clone();
+        let request = GetComplaintStatusRequest {
+            tracking_id: tracking_id.clone(),
+        };
+        async move {
+            let status = intake.get_complaint_status(request).await.expect("status").into_inner();
+            status
+                .expected_at
+                .filter(|at| timestamp(Some(at)) == deadline)
+                .map(|_| ())
+        }
+    })
+    .await;
+
+    // Reminder and breach fall due: each fires once, reaching the right people.
+    make_due(&routing_db, &tracking_id, &["reminder", "breach"]).await;
+    let penghubung = emails_of(&directory, "dinkes", OfficerRole::Penghubung);
+    let mut superiors = emails_of(&directory, "dinkes", OfficerRole::Kepala);
+    superiors.extend(emails_of(&directory, "dinkes", OfficerRole::Koordinator));
+    assert!(!superiors.is_empty());
+    eventually("escalation e-mails", WAIT, || {
+        let reminded = recipients_of(&stack, &tracking_id, "Pengingat");
+        let breached = recipients_of(&stack, &tracking_id, "Melewati batas waktu");
+        std::future::ready((reminded == penghubung && breached == superiors).then_some(()))
+    })
+    .await;
+    let case = routing.get_case(get(&admin)).await.expect("case").into_inner();
+    let fired: Vec<_> = case
+        .deadlines
+        .iter()
+        .filter(|d| d.fired_at.is_some())
+        .map(|d| d.step.as_str())
+        .collect();
+    assert_eq!(fired, ["reminder", "breach"]);
+    for level in ["reminder", "breach"] {
+        let events = outbox_rows(&routing_db, &format!("complaint.escalated.{level}"), &tracking_id).await;
+        assert_eq!(events.len(), 1, "{level} fired {} times", events.len());
+        assert_eq!(events[0].0, format!("complaint.escalated.{level}.dinkes"));
+    }
+    eventually("analytics counts escalations", WAIT, || {
+        let stack = &stack;
+        async move {
+            let by_level = summary(stack).await.escalations_by_level;
+            (by_level.get("reminder") == Some(&1) && by_level.get("breach") == Some(&1)).then_some(())
+        }
+    })
+    .await;
+
+    // The follow-up ends the stage: its last timer is cancelled in the same transaction and
+    // the reporter's reply window starts.
+    let followed = routing
+        .post_follow_up(authorized(
+            PostFollowUpRequest {
+                case: Some(CaseRef {
+                    tracking_id: tracking_id.clone(),
+                    expected_version: case.version,
+                }),
+                text: "Ambulans sudah dijadwalkan ulang.".into(),
+            },
+            &dinkes,
+        ))
+        .await
+        .expect("follow-up")
+        .into_inner();
+    assert_eq!(followed.sla_stage, "reply_window");
+    let provincial = followed
+        .deadlines
+        .iter()
+        .find(|d| d.step == "provincial")
+        .expect("step");
+    assert!(provincial.cancelled_at.is_some() && provincial.fired_at.is_none());
+    let auto_close = followed.deadlines.last().expect("auto-close timer");
+    assert_eq!((auto_close.step.as_str(), auto_close.working_days), ("auto_close", 10));
+
+    // No reply within the window: the system closes the case.
+    make_due(&routing_db, &tracking_id, &["auto_close"]).await;
+    let closed = wait_for_state(&stack, &tracking_id, "closed").await;
+    assert!(closed.sla_stage.is_empty() && closed.sla_due_at.is_none());
+    let audit = routing
+        .list_audit_log(authorized(
+            ListAuditLogRequest {
+                tracking_id: tracking_id.clone(),
+            },
+            &admin,
+        ))
+        .await
+        .expect("audit")
+        .into_inner()
+        .entries;
+    let last = audit.last().expect("entries");
+    assert_eq!((last.actor.as_str(), last.action.as_str()), ("system", "auto_close"));
+    assert_eq!(
+        count(
+            &routing_db,
+            "SELECT count(*) FROM deadlines WHERE fired_at IS NULL AND cancelled_at IS NULL"
+        )
+        .await,
+        0,
+        "a closed case keeps no pending timer"
+    );
+    // Nothing fired twice across the whole run.
+    assert_eq!(
+        count(
+            &routing_db,
+            "SELECT count(*) FROM outbox WHERE event_type LIKE 'complaint.escalated.%'"
+        )
+        .await,
+        2
+    );
+    stack.stop().await.expect("stack stops");
+}
+
+/// An admin's calendar and SLA edits: bad ones are rejected by field and change nothing;
+/// good ones are audited, apply to new clocks, and a holiday moves running deadlines.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn calendar_and_sla_policy_edits_are_checked_audited_and_move_deadlines() {
+    use lapor_domain::calendar::{CalendarPolicy, WorkingCalendar, load_holidays};
+    use lapor_proto::routing::v1::{
+        AddHolidayRequest, ClearSlaRuleRequest, ComplexityTier, GetSlaPolicyRequest, Holiday, ListHolidaysRequest,
+        RemoveHolidayRequest, SetSkpdCalendarRequest, SlaRule,
+    };
+
+    let stack = Stack::start(StackConfig::new("policy")).await.expect("stack starts");
+    let routing_db = stack.db("routing").await.expect("db");
+    let mut policy = stack.policy().await.expect("client");
+    let mut routing = stack.routing().await.expect("client");
+    let admin = token(OfficerRole::Admin, None);
+    let penghubung = token(OfficerRole::Penghubung, Some("dinkes"));
+    let field_of = |status: &tonic::Status| {
+        status
+            .metadata()
+            .get("lapor-field")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let audit_rows = || count(&routing_db, "SELECT count(*) FROM policy_audit");
+    let before_policy = policy
+        .get_sla_policy(authorized(GetSlaPolicyRequest {}, &penghubung))
+        .await
+        .expect("any officer reads")
+        .into_inner();
+    assert_eq!(before_policy.tiers.len(), 4);
+
+    // Bad input: rejected with the offending field, nothing stored.
+    let rule = |scope: &str, stage: &str, days: u32| SlaRule {
+        scope: scope.into(),
+        stage: stage.into(),
+        working_days: days,
+    };
+    for (bad, field) in [
+        (rule("default", "follow_up", 0), "working_days"),
+        (rule("default", "follow_up", 366), "working_days"),
+        (rule("kabupaten:6371", "follow_up", 5), "scope"),
+        (rule("category:tidak-ada", "follow_up", 5), "scope"),
+        (rule("skpd:tidak-ada", "follow_up", 5), "scope"),
+        (rule("default", "makan_siang", 5), "stage"),
+    ] {
+        let status = policy
+            .set_sla_rule(authorized(bad.clone(), &admin))
+            .await
+            .expect_err("bad rule");
+        assert_eq!(status.code(), tonic::Code::InvalidArgument, "{bad:?}");
+        assert_eq!(field_of(&status), field, "{bad:?}");
+    }
+    let status = policy
+        .clear_sla_rule(authorized(
+            ClearSlaRuleRequest {
+                scope: "default".into(),
+                stage: "follow_up".into(),
+            },
+            &admin,
+        ))
+        .await
+        .expect_err("default stays");
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    let status = policy
+        .set_complexity_tier(authorized(
+            ComplexityTier {
+                code: "Sangat Kompleks".into(),
+                working_days: 30,
+            },
+            &admin,
+        ))
+        .await
+        .expect_err("bad tier code");
+    assert_eq!(field_of(&status), "code");
+    for (days, zone, field) in [
+        (7, "WITA", "work_days_per_week"),
+        (5, "PST", "zone"),
+        (5, "Asia/Tokyo", "zone"),
+    ] {
+        let status = policy
+            .set_skpd_calendar(authorized(
+                SetSkpdCalendarRequest {
+                    skpd_code: "dinkes".into(),
+                    work_days_per_week: days,
+                    zone: zone.into(),
+                    kabupaten_code: String::new(),
+                },
+                &admin,
+            ))
+            .await
+            .expect_err("bad skpd calendar");
+        assert_eq!(
+            (status.code(), field_of(&status).as_str()),
+            (tonic::Code::InvalidArgument, field)
+        );
+    }
+    let holiday = |date: &str, kind: &str, scope: &str| AddHolidayRequest {
+        holiday: Some(Holiday {
+            date: date.into(),
+            kind: kind.into(),
+            name: "Libur uji".into(),
+            decree: "Keputusan uji 1/2026".into(),
+            scope: scope.into(),
+        }),
+    };
+    for (bad, code) in [
+        (
+            holiday("2026-02-30", "libur_nasional", "national"),
+            tonic::Code::InvalidArgument,
+        ),
+        (
+            holiday("1999-12-31", "libur_nasional", "national"),
+            tonic::Code::InvalidArgument,
+        ),
+        (
+            holiday("2026-12-01", "libur_daerah", "national"),
+            tonic::Code::InvalidArgument,
+        ),
+        (
+            holiday("2026-12-01", "libur_daerah", "9999"),
+            tonic::Code::InvalidArgument,
+        ),
+        (
+            holiday("2026-12-01", "hari_raya", "national"),
+            tonic::Code::InvalidArgument,
+        ),
+        // Idul Fitri 2026 is seeded: the same date and scope again overlaps.
+        (
+            holiday("2026-03-21", "libur_nasional", "national"),
+            tonic::Code::AlreadyExists,
+        ),
+    ] {
+        let status = policy
+            .add_holiday(authorized(bad.clone(), &admin))
+            .await
+            .expect_err("bad holiday");
+        assert_eq!(status.code(), code, "{bad:?}: {status:?}");
+    }
+    let status = policy
+        .add_holiday(authorized(
+            holiday("2026-12-01", "libur_nasional", "national"),
+            &penghubung,
+        ))
+        .await
+        .expect_err("officers do not edit the calendar");
+    assert_eq!(status.code(), tonic::Code::PermissionDenied);
+    assert_eq!(audit_rows().await, 0, "rejected edits leave no trace");
+    let after_rejections = policy
+        .get_sla_policy(authorized(GetSlaPolicyRequest {}, &admin))
+        .await
+        .expect("policy")
+        .into_inner();
+    assert_eq!(after_rejections, before_policy, "rejected edits change nothing");
+
+    // An SKPD override applies to the next clock; a tier chosen at verification wins.
+    policy
+        .set_sla_rule(authorized(rule("skpd:dinkes", "follow_up", 7), &admin))
+        .await
+        .expect("skpd override");
+    let automatic = submit_and_follow(
+        &stack,
+        complaint("Puskesmas tutup siang", "kesehatan.puskesmas", "6303"),
+        "dinkes",
+    )
+    .await;
+    let case = routing
+        .get_case(authorized(
+            GetCaseRequest {
+                tracking_id: automatic.clone(),
+            },
+            &admin,
+        ))
+        .await
+        .expect("case")
+        .into_inner();
+    assert!(
+        case.deadlines
+            .iter()
+            .filter(|d| d.stage == "follow_up")
+            .all(|d| d.working_days == 7),
+        "{:?}",
+        case.deadlines
+    );
+    let manual = stack
+        .intake()
+        .await
+        .expect("client")
+        .submit_complaint(complaint("Pelayanan kantor lambat", "lainnya", "6371"))
+        .await
+        .expect("accepted")
+        .into_inner()
+        .tracking_id;
+    let waiting = wait_for_state(&stack, &manual, "submitted").await;
+    assert_eq!(waiting.sla_stage, "verification");
+    assert!(waiting.deadlines.iter().all(|d| d.working_days == 3));
+    let status = routing
+        .verify_case(authorized(
+            VerifyCaseRequest {
+                case: Some(CaseRef {
+                    tracking_id: manual.clone(),
+                    expected_version: waiting.version,
+                }),
+                skpd_code: "dlh".into(),
+                complexity_tier: "mustahil".into(),
+            },
+            &admin,
+        ))
+        .await
+        .expect_err("unknown tier");
+    assert_eq!(field_of(&status), "complexity_tier");
+    let verified = routing
+        .verify_case(authorized(
+            VerifyCaseRequest {
+                case: Some(CaseRef {
+                    tracking_id: manual.clone(),
+                    expected_version: waiting.version,
+                }),
+                skpd_code: "dlh".into(),
+                complexity_tier: "kompleks".into(),
+            },
+            &admin,
+        ))
+        .await
+        .expect("verified with a tier")
+        .into_inner();
+    assert_eq!(verified.complexity_tier, "kompleks");
+    let verification_steps = verified.deadlines.iter().filter(|d| d.stage == "verification");
+    assert!(verification_steps.clone().count() == 3 && verification_steps.clone().all(|d| d.cancelled_at.is_some()));
+    let follow_up: Vec<_> = verified.deadlines.iter().filter(|d| d.stage == "follow_up").collect();
+    assert!(follow_up.len() == 3 && follow_up.iter().all(|d| d.working_days == 14));
+
+    // A new holiday on the next working day pushes every running clock back by a day;
+    // removing it brings them back.
+    let holidays = load_holidays(&lapor_e2e::stack::repo_root().join("deploy/seed/holidays")).expect("seed");
+    let calendar = WorkingCalendar::new(&holidays, CalendarPolicy::default(), None);
+    let today = calendar.local_date(chrono::Utc::now());
+    let next_working_day = calendar.add_working_days(today, 1).expect("next working day");
+    let date = next_working_day.format("%Y-%m-%d").to_string();
+    let due_before = timestamp(case.sla_due_at.as_ref());
+    let change = policy
+        .add_holiday(authorized(holiday(&date, "libur_nasional", "national"), &admin))
+        .await
+        .expect("holiday added")
+        .into_inner();
+    assert!(change.recomputed_deadlines >= 6, "{change:?}");
+    let get_automatic = || {
+        authorized(
+            GetCaseRequest {
+                tracking_id: automatic.clone(),
+            },
+            &admin,
+        )
+    };
+    let moved = routing.get_case(get_automatic()).await.expect("case").into_inner();
+    let due_moved = timestamp(moved.sla_due_at.as_ref());
+    assert_eq!(
+        due_moved,
+        calendar
+            .working_days_after_deadline(due_before, 1)
+            .expect("one more working day")
+    );
+    let listed = policy
+        .list_holidays(authorized(
+            ListHolidaysRequest {
+                year: next_working_day.format("%Y").to_string().parse().expect("year"),
+            },
+            &penghubung,
+        ))
+        .await
+        .expect("list")
+        .into_inner()
+        .holidays;
+    assert!(listed.iter().any(|h| h.date == date && h.name == "Libur uji"));
+    policy
+        .remove_holiday(authorized(
+            RemoveHolidayRequest {
+                date: date.clone(),
+                scope: String::new(),
+            },
+            &admin,
+        ))
+        .await
+        .expect("holiday removed");
+    let back = routing.get_case(get_automatic()).await.expect("case").into_inner();
+    assert_eq!(timestamp(back.sla_due_at.as_ref()), due_before);
+    let status = policy
+        .remove_holiday(authorized(
+            RemoveHolidayRequest {
+                date,
+                scope: String::new(),
+            },
+            &admin,
+        ))
+        .await
+        .expect_err("already removed");
+    assert_eq!(status.code(), tonic::Code::NotFound);
+    assert_eq!(audit_rows().await, 3, "one audit row per accepted change");
+    stack.stop().await.expect("stack stops");
 }

@@ -11,11 +11,15 @@ use lapor_proto::intake::v1::intake_service_client::IntakeServiceClient;
 use lapor_proto::intake::v1::{GetComplaintStatusRequest, Reporter, SubmitComplaintRequest};
 use lapor_proto::notification::v1::ListDeliveriesRequest;
 use lapor_proto::notification::v1::notification_service_client::NotificationServiceClient;
+use lapor_proto::routing::v1::policy_service_client::PolicyServiceClient;
 use lapor_proto::routing::v1::routing_service_client::RoutingServiceClient;
 use lapor_proto::routing::v1::{
-    ArchiveCaseRequest, CaseRef, CloseCaseRequest, DisposeToSubUnitRequest, GetCaseRequest, HoldCaseRequest,
-    ListAuditLogRequest, ListInboxRequest, ListVerificationQueueRequest, MarkNotAuthorityRequest, MergeCaseRequest,
-    PostFollowUpRequest, RedisposeCaseRequest, ReturnToAdminRequest, StartProgressRequest, VerifyCaseRequest,
+    AddHolidayRequest, ArchiveCaseRequest, CalendarChange, CalendarPolicy, CaseRef, ClearSlaRuleRequest,
+    CloseCaseRequest, ComplexityTier, Deadline, DisposeToSubUnitRequest, GetCalendarPolicyRequest, GetCaseRequest,
+    GetSlaPolicyRequest, HoldCaseRequest, Holiday, ListAuditLogRequest, ListHolidaysRequest, ListInboxRequest,
+    ListVerificationQueueRequest, MarkNotAuthorityRequest, MergeCaseRequest, PostFollowUpRequest, RedisposeCaseRequest,
+    RemoveHolidayRequest, ReturnToAdminRequest, SetCalendarPolicyRequest, SetSkpdCalendarRequest, SlaPolicy, SlaRule,
+    StartProgressRequest, VerifyCaseRequest,
 };
 use serde_json::json;
 
@@ -144,12 +148,133 @@ enum Command {
         #[command(subcommand)]
         action: CaseAction,
     },
+    /// Working-day calendar: holidays, cuti bersama policy, SKPD work weeks and zones.
+    /// Changes need a provincial admin token and recompute pending deadlines.
+    Calendar {
+        #[command(subcommand)]
+        command: CalendarCommand,
+    },
+    /// SLA policy: working days per stage and scope, and the complexity tiers.
+    Sla {
+        #[command(subcommand)]
+        command: SlaCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CalendarCommand {
+    /// List holidays.
+    Holidays {
+        /// Only this year (2000..=2100); every year when omitted.
+        #[arg(long)]
+        year: Option<i32>,
+    },
+    /// Add a holiday.
+    Add {
+        /// YYYY-MM-DD.
+        #[arg(long, value_parser = parse_date)]
+        date: String,
+        #[arg(long, value_parser = ["libur_nasional", "cuti_bersama", "libur_daerah"])]
+        kind: String,
+        #[arg(long)]
+        name: String,
+        /// The decree that sets the day, e.g. "SKB 3 Menteri No. ...".
+        #[arg(long)]
+        decree: String,
+        /// "national" or a kabupaten/kota code such as 6371.
+        #[arg(long, default_value = "national")]
+        scope: String,
+    },
+    /// Remove a holiday.
+    Remove {
+        /// YYYY-MM-DD.
+        #[arg(long, value_parser = parse_date)]
+        date: String,
+        /// "national" or a kabupaten/kota code.
+        #[arg(long, default_value = "national")]
+        scope: String,
+    },
+    /// Show the calendar policy and every SKPD's work week and zone.
+    Policy,
+    /// Change the calendar policy.
+    SetPolicy {
+        /// Whether cuti bersama days stop the SLA clock.
+        #[arg(long, action = clap::ArgAction::Set, required = true)]
+        cuti_bersama_stops_clock: bool,
+    },
+    /// Set an SKPD's work week, time zone and kabupaten/kota (for libur daerah).
+    Skpd {
+        code: String,
+        /// 5 (Monday-Friday) or 6 (Monday-Saturday).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(5..=6))]
+        work_days: u32,
+        /// WIB, WITA or WIT.
+        #[arg(long, value_parser = parse_zone)]
+        zone: String,
+        /// Kabupaten/kota code whose libur daerah apply; omit for a provincial SKPD.
+        #[arg(long, default_value = "")]
+        kabupaten: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum SlaCommand {
+    /// Show every SLA rule and complexity tier.
+    Show,
+    /// Set the working days of one stage for a scope.
+    Set {
+        /// default, category:<code> or skpd:<code>.
+        #[arg(long)]
+        scope: String,
+        #[arg(long, value_parser = SLA_STAGES)]
+        stage: String,
+        /// Working days, 1..=365.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=365))]
+        days: u32,
+    },
+    /// Remove a rule, so the next broader scope applies.
+    Clear {
+        /// default, category:<code> or skpd:<code>.
+        #[arg(long)]
+        scope: String,
+        #[arg(long, value_parser = SLA_STAGES)]
+        stage: String,
+    },
+    /// Set the follow-up working days of a complexity tier (ringan, sedang, kompleks, khusus, ...).
+    Tier {
+        code: String,
+        /// Working days, 1..=365.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=365))]
+        days: u32,
+    },
+}
+
+const SLA_STAGES: [&str; 3] = ["verification", "follow_up", "reply_window"];
+
+fn parse_zone(text: &str) -> Result<String, String> {
+    let zone = text.to_uppercase();
+    match zone.as_str() {
+        "WIB" | "WITA" | "WIT" => Ok(zone),
+        _ => Err(format!("{text:?} is not a zone: expected WIB, WITA or WIT")),
+    }
+}
+
+fn parse_date(text: &str) -> Result<String, String> {
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map(|date| date.format("%Y-%m-%d").to_string())
+        .map_err(|_| format!("{text:?} is not a date in the form YYYY-MM-DD"))
 }
 
 #[derive(Subcommand)]
 enum CaseAction {
     /// Verifikasi and dispose to an SKPD.
-    Verify { skpd: String },
+    Verify {
+        skpd: String,
+        /// Complexity tier for the follow-up SLA (ringan, sedang, kompleks, khusus); the
+        /// category/SKPD policy when omitted.
+        #[arg(long)]
+        tier: Option<String>,
+    },
     /// Tunda, asking the reporter a question.
     Hold { question: String },
     /// Bukan wewenang, naming the right body.
@@ -159,7 +284,12 @@ enum CaseAction {
     /// Mark as a duplicate of another case.
     Merge { parent: String },
     /// Re-dispose a returned case to an SKPD.
-    Redispose { skpd: String },
+    Redispose {
+        skpd: String,
+        /// Complexity tier for the follow-up SLA, as for verify.
+        #[arg(long)]
+        tier: Option<String>,
+    },
     /// Koordinator: dispose to a sub-unit.
     SubUnit { name: String },
     /// Give the case back to the admin.
@@ -211,6 +341,22 @@ fn dev_secret() -> anyhow::Result<String> {
         .context("set LAPOR__AUTH__DEV_SECRET or run from the repository after `make run`")
 }
 
+/// "armed", "fired <time>" or "cancelled <time>".
+fn deadline_status(deadline: &Deadline) -> String {
+    match (&deadline.fired_at, &deadline.cancelled_at) {
+        (Some(fired), _) => format!("fired {}", time(Some(fired))),
+        (None, Some(cancelled)) => format!("cancelled {}", time(Some(cancelled))),
+        (None, None) => "armed".to_owned(),
+    }
+}
+
+fn deadline_json(deadline: &Deadline) -> serde_json::Value {
+    json!({"id": deadline.id, "stage": deadline.stage, "step": deadline.step,
+           "due_at": time(deadline.due_at.as_ref()), "working_days": deadline.working_days,
+           "fired_at": deadline.fired_at.as_ref().map(|t| time(Some(t))),
+           "cancelled_at": deadline.cancelled_at.as_ref().map(|t| time(Some(t)))})
+}
+
 fn print_case(case: &lapor_proto::routing::v1::Case, json_output: bool) {
     if json_output {
         println!(
@@ -218,7 +364,10 @@ fn print_case(case: &lapor_proto::routing::v1::Case, json_output: bool) {
             json!({"tracking_id": case.tracking_id, "state": case.state, "state_label": case.state_label,
                    "version": case.version, "skpd_code": case.skpd_code, "sub_unit": case.sub_unit,
                    "title": case.title, "body": case.body, "reporter": case.reporter, "anonim": case.anonim,
-                   "rahasia": case.rahasia, "follow_up": case.follow_up, "available_actions": case.available_actions})
+                   "rahasia": case.rahasia, "follow_up": case.follow_up, "available_actions": case.available_actions,
+                   "sla_stage": case.sla_stage, "sla_due_at": case.sla_due_at.as_ref().map(|t| time(Some(t))),
+                   "complexity_tier": case.complexity_tier,
+                   "deadlines": case.deadlines.iter().map(deadline_json).collect::<Vec<_>>()})
         );
         return;
     }
@@ -240,8 +389,87 @@ fn print_case(case: &lapor_proto::routing::v1::Case, json_output: bool) {
     if !case.follow_up.is_empty() {
         t.add_row(vec!["follow-up", &case.follow_up]);
     }
+    if case.sla_stage.is_empty() {
+        t.add_row(vec!["sla", "(no clock running)"]);
+    } else {
+        t.add_row(vec!["sla stage", &case.sla_stage]);
+        t.add_row(vec!["sla due", &time(case.sla_due_at.as_ref())]);
+    }
+    if !case.complexity_tier.is_empty() {
+        t.add_row(vec!["complexity tier", &case.complexity_tier]);
+    }
     t.add_row(vec!["you may", &case.available_actions.join(", ")]);
     println!("{t}");
+    if !case.deadlines.is_empty() {
+        let mut ladder = table(&["stage", "step", "due", "working days", "status"]);
+        for d in &case.deadlines {
+            ladder.add_row(vec![
+                d.stage.clone(),
+                d.step.clone(),
+                time(d.due_at.as_ref()),
+                d.working_days.to_string(),
+                deadline_status(d),
+            ]);
+        }
+        println!("deadlines\n{ladder}");
+    }
+}
+
+fn print_calendar_change(change: &CalendarChange, what: &str, json_output: bool) {
+    if json_output {
+        println!("{}", json!({"recomputed_deadlines": change.recomputed_deadlines}));
+    } else {
+        println!("{what}; {} pending deadline(s) recomputed", change.recomputed_deadlines);
+    }
+}
+
+fn print_calendar_policy(policy: &CalendarPolicy, json_output: bool) {
+    if json_output {
+        println!(
+            "{}",
+            json!({"cuti_bersama_stops_clock": policy.cuti_bersama_stops_clock,
+                   "skpds": policy.skpds.iter().map(|s| json!({"skpd_code": s.skpd_code,
+                       "work_days_per_week": s.work_days_per_week, "zone": s.zone,
+                       "kabupaten_code": s.kabupaten_code})).collect::<Vec<_>>()})
+        );
+        return;
+    }
+    println!(
+        "cuti bersama stops the clock: {}",
+        if policy.cuti_bersama_stops_clock { "yes" } else { "no" }
+    );
+    let mut t = table(&["skpd", "work days/week", "zone", "kab/kota"]);
+    for s in &policy.skpds {
+        t.add_row(vec![
+            s.skpd_code.clone(),
+            s.work_days_per_week.to_string(),
+            s.zone.clone(),
+            s.kabupaten_code.clone(),
+        ]);
+    }
+    println!("{t}");
+}
+
+fn print_sla_policy(policy: &SlaPolicy, json_output: bool) {
+    if json_output {
+        println!(
+            "{}",
+            json!({"rules": policy.rules.iter().map(|r| json!({"scope": r.scope, "stage": r.stage,
+                       "working_days": r.working_days})).collect::<Vec<_>>(),
+                   "tiers": policy.tiers.iter().map(|t| json!({"code": t.code,
+                       "working_days": t.working_days})).collect::<Vec<_>>()})
+        );
+        return;
+    }
+    let mut rules = table(&["scope", "stage", "working days"]);
+    for r in &policy.rules {
+        rules.add_row(vec![r.scope.clone(), r.stage.clone(), r.working_days.to_string()]);
+    }
+    let mut tiers = table(&["complexity tier", "follow-up working days"]);
+    for t in &policy.tiers {
+        tiers.add_row(vec![t.code.clone(), t.working_days.to_string()]);
+    }
+    println!("{rules}\n{tiers}");
 }
 
 fn status_error(status: tonic::Status) -> anyhow::Error {
@@ -296,12 +524,21 @@ async fn main() -> anyhow::Result<()> {
                 .map_err(status_error)?
                 .into_inner()
                 .cases;
-            let mut t = table(&["tracking id", "version", "state", "category", "kab/kota", "title"]);
+            let mut t = table(&[
+                "tracking id",
+                "version",
+                "state",
+                "due",
+                "category",
+                "kab/kota",
+                "title",
+            ]);
             for c in &cases {
                 t.add_row(vec![
                     c.tracking_id.clone(),
                     c.version.to_string(),
                     c.state_label.clone(),
+                    time(c.sla_due_at.as_ref()),
                     c.category_code.clone(),
                     c.kabupaten_code.clone(),
                     c.title.clone(),
@@ -366,10 +603,13 @@ async fn main() -> anyhow::Result<()> {
                 expected_version,
             });
             let response = match action {
-                CaseAction::Verify { skpd } => {
-                    client
-                        .verify_case(authorized(VerifyCaseRequest { case, skpd_code: skpd }, &token)?)
-                        .await
+                CaseAction::Verify { skpd, tier } => {
+                    let request = VerifyCaseRequest {
+                        case,
+                        skpd_code: skpd,
+                        complexity_tier: tier.unwrap_or_default(),
+                    };
+                    client.verify_case(authorized(request, &token)?).await
                 }
                 CaseAction::Hold { question } => {
                     client
@@ -393,8 +633,12 @@ async fn main() -> anyhow::Result<()> {
                     };
                     client.merge_case(authorized(request, &token)?).await
                 }
-                CaseAction::Redispose { skpd } => {
-                    let request = RedisposeCaseRequest { case, skpd_code: skpd };
+                CaseAction::Redispose { skpd, tier } => {
+                    let request = RedisposeCaseRequest {
+                        case,
+                        skpd_code: skpd,
+                        complexity_tier: tier.unwrap_or_default(),
+                    };
                     client.redispose_case(authorized(request, &token)?).await
                 }
                 CaseAction::SubUnit { name } => {
@@ -419,6 +663,148 @@ async fn main() -> anyhow::Result<()> {
                 CaseAction::Close => client.close_case(authorized(CloseCaseRequest { case }, &token)?).await,
             };
             print_case(&response.map_err(status_error)?.into_inner(), cli.json);
+        }
+        Command::Calendar { command } => {
+            let mut client = PolicyServiceClient::new(connect(&cli.routing).await?);
+            match command {
+                CalendarCommand::Holidays { year } => {
+                    let holidays = client
+                        .list_holidays(authorized(
+                            ListHolidaysRequest {
+                                year: year.unwrap_or(0),
+                            },
+                            &token,
+                        )?)
+                        .await
+                        .map_err(status_error)?
+                        .into_inner()
+                        .holidays;
+                    if cli.json {
+                        let rows: Vec<_> = holidays
+                            .iter()
+                            .map(|h| {
+                                json!({"date": h.date, "kind": h.kind, "name": h.name, "decree": h.decree,
+                                       "scope": h.scope})
+                            })
+                            .collect();
+                        println!("{}", serde_json::Value::Array(rows));
+                    } else {
+                        let mut t = table(&["date", "kind", "name", "scope", "decree"]);
+                        for h in &holidays {
+                            t.add_row(vec![
+                                h.date.clone(),
+                                h.kind.clone(),
+                                h.name.clone(),
+                                h.scope.clone(),
+                                h.decree.clone(),
+                            ]);
+                        }
+                        println!("{t}\n{} holiday(s)", holidays.len());
+                    }
+                }
+                CalendarCommand::Add {
+                    date,
+                    kind,
+                    name,
+                    decree,
+                    scope,
+                } => {
+                    let holiday = Holiday {
+                        date: date.clone(),
+                        kind,
+                        name,
+                        decree,
+                        scope: scope.clone(),
+                    };
+                    let change = client
+                        .add_holiday(authorized(AddHolidayRequest { holiday: Some(holiday) }, &token)?)
+                        .await
+                        .map_err(status_error)?
+                        .into_inner();
+                    print_calendar_change(&change, &format!("holiday {date} ({scope}) added"), cli.json);
+                }
+                CalendarCommand::Remove { date, scope } => {
+                    let request = RemoveHolidayRequest {
+                        date: date.clone(),
+                        scope: scope.clone(),
+                    };
+                    let change = client
+                        .remove_holiday(authorized(request, &token)?)
+                        .await
+                        .map_err(status_error)?
+                        .into_inner();
+                    print_calendar_change(&change, &format!("holiday {date} ({scope}) removed"), cli.json);
+                }
+                CalendarCommand::Policy => {
+                    let policy = client
+                        .get_calendar_policy(authorized(GetCalendarPolicyRequest {}, &token)?)
+                        .await
+                        .map_err(status_error)?
+                        .into_inner();
+                    print_calendar_policy(&policy, cli.json);
+                }
+                CalendarCommand::SetPolicy {
+                    cuti_bersama_stops_clock,
+                } => {
+                    let request = SetCalendarPolicyRequest {
+                        cuti_bersama_stops_clock,
+                    };
+                    let change = client
+                        .set_calendar_policy(authorized(request, &token)?)
+                        .await
+                        .map_err(status_error)?
+                        .into_inner();
+                    let what = format!("cuti bersama stops the clock: {cuti_bersama_stops_clock}");
+                    print_calendar_change(&change, &what, cli.json);
+                }
+                CalendarCommand::Skpd {
+                    code,
+                    work_days,
+                    zone,
+                    kabupaten,
+                } => {
+                    let what = format!("{code}: {work_days}-day week, {zone}");
+                    let request = SetSkpdCalendarRequest {
+                        skpd_code: code,
+                        work_days_per_week: work_days,
+                        zone,
+                        kabupaten_code: kabupaten,
+                    };
+                    let change = client
+                        .set_skpd_calendar(authorized(request, &token)?)
+                        .await
+                        .map_err(status_error)?
+                        .into_inner();
+                    print_calendar_change(&change, &what, cli.json);
+                }
+            }
+        }
+        Command::Sla { command } => {
+            let mut client = PolicyServiceClient::new(connect(&cli.routing).await?);
+            let policy = match command {
+                SlaCommand::Show => client.get_sla_policy(authorized(GetSlaPolicyRequest {}, &token)?).await,
+                SlaCommand::Set { scope, stage, days } => {
+                    let rule = SlaRule {
+                        scope,
+                        stage,
+                        working_days: days,
+                    };
+                    client.set_sla_rule(authorized(rule, &token)?).await
+                }
+                SlaCommand::Clear { scope, stage } => {
+                    client
+                        .clear_sla_rule(authorized(ClearSlaRuleRequest { scope, stage }, &token)?)
+                        .await
+                }
+                SlaCommand::Tier { code, days } => {
+                    let tier = ComplexityTier {
+                        code,
+                        working_days: days,
+                    };
+                    client.set_complexity_tier(authorized(tier, &token)?).await
+                }
+            };
+            print_sla_policy(&policy.map_err(status_error)?.into_inner(), cli.json);
         }
         Command::Submit {
             title,
@@ -520,17 +906,27 @@ async fn main() -> anyhow::Result<()> {
                     .map(|c| {
                         json!({"tracking_id": c.tracking_id, "title": c.title, "state": c.state,
                                     "category_code": c.category_code, "kabupaten_code": c.kabupaten_code,
-                                    "submitted_at": time(c.submitted_at.as_ref())})
+                                    "submitted_at": time(c.submitted_at.as_ref()), "sla_stage": c.sla_stage,
+                                    "sla_due_at": c.sla_due_at.as_ref().map(|t| time(Some(t)))})
                     })
                     .collect();
                 println!("{}", serde_json::Value::Array(rows));
             } else {
-                let mut t = table(&["tracking id", "submitted", "state", "category", "kab/kota", "title"]);
+                let mut t = table(&[
+                    "tracking id",
+                    "submitted",
+                    "state",
+                    "due",
+                    "category",
+                    "kab/kota",
+                    "title",
+                ]);
                 for c in &cases {
                     t.add_row(vec![
                         c.tracking_id.clone(),
                         time(c.submitted_at.as_ref()),
                         c.state_label.clone(),
+                        time(c.sla_due_at.as_ref()),
                         c.category_code.clone(),
                         c.kabupaten_code.clone(),
                         c.title.clone(),
@@ -622,4 +1018,85 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn policy_commands_parse() {
+        let cli = Cli::try_parse_from([
+            "laporctl",
+            "calendar",
+            "skpd",
+            "dinkes",
+            "--work-days",
+            "6",
+            "--zone",
+            "wita",
+            "--kabupaten",
+            "6371",
+        ])
+        .expect("valid command line");
+        let Command::Calendar {
+            command: CalendarCommand::Skpd { zone, work_days, .. },
+        } = cli.command
+        else {
+            panic!("parsed the wrong command");
+        };
+        assert_eq!((zone.as_str(), work_days), ("WITA", 6));
+        assert!(Cli::try_parse_from(["laporctl", "calendar", "set-policy"]).is_err());
+        assert!(
+            Cli::try_parse_from([
+                "laporctl",
+                "calendar",
+                "set-policy",
+                "--cuti-bersama-stops-clock",
+                "false"
+            ])
+            .is_ok()
+        );
+        assert!(
+            Cli::try_parse_from([
+                "laporctl", "sla", "set", "--scope", "default", "--stage", "x", "--days", "3"
+            ])
+            .is_err()
+        );
+        let cli = Cli::try_parse_from(["laporctl", "act", "AB3DEF7H9K", "verify", "dinkes", "--tier", "sedang"])
+            .expect("valid command line");
+        assert!(matches!(
+            cli.command,
+            Command::Act { action: CaseAction::Verify { tier: Some(ref t), .. }, .. } if t == "sedang"
+        ));
+    }
+
+    #[test]
+    fn dates_and_zones_are_checked() {
+        assert_eq!(parse_date("2026-12-25").as_deref(), Ok("2026-12-25"));
+        assert!(parse_date("25-12-2026").is_err());
+        assert!(parse_date("2026-02-30").is_err());
+        assert_eq!(parse_zone("wit").as_deref(), Ok("WIT"));
+        assert!(parse_zone("UTC").is_err());
+    }
+
+    #[test]
+    fn deadline_status_reads_the_row() {
+        let at = prost_types::Timestamp {
+            seconds: 1_796_054_400,
+            nanos: 0,
+        };
+        let mut deadline = Deadline::default();
+        assert_eq!(deadline_status(&deadline), "armed");
+        deadline.cancelled_at = Some(at);
+        assert_eq!(deadline_status(&deadline), "cancelled 2026-11-30T16:00:00Z");
+        deadline.fired_at = Some(at);
+        assert_eq!(deadline_status(&deadline), "fired 2026-11-30T16:00:00Z");
+    }
 }

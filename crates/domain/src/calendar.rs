@@ -518,6 +518,16 @@ impl WorkingCalendar {
         Ok(self.start_of_day(day) + TimeDelta::milliseconds(rest_ms))
     }
 
+    /// The end of the `n`-th working day after the day a `deadline` (from [`Self::deadline`])
+    /// closed: "breach + 2 working days" on the escalation ladder.
+    pub fn working_days_after_deadline(&self, deadline: DateTime<Utc>, n: u32) -> Result<DateTime<Utc>, CalendarError> {
+        check_sla(n)?;
+        // A deadline is local midnight starting the day after its last working day.
+        let last_day = self.local_date(deadline) - TimeDelta::days(1);
+        check_year(last_day)?;
+        Ok(self.end_of_day(self.nth_working_day_after(last_day, n)?))
+    }
+
     /// How much of the SLA's working time has passed at `now`, from 0.0 (clock not started)
     /// to 1.0 (deadline reached or passed). Time on non-working days does not count.
     pub fn fraction_elapsed(

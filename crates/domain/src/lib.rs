@@ -5,6 +5,7 @@
 pub mod calendar;
 pub mod reference;
 pub mod routing_rules;
+pub mod sla;
 pub mod state;
 pub mod submission;
 pub mod tracking_id;

@@ -17,13 +17,14 @@ pub fn from_timestamp(at: Option<&Timestamp>) -> Option<DateTime<Utc>> {
 }
 
 /// The dotted event type of a payload with exactly one type: the single place that names
-/// them. `CaseUpdated` serves every other workflow step, so its type is the caller's.
+/// them. `CaseUpdated` serves every other workflow step and `ComplaintEscalated` every
+/// ladder level, so their type is the caller's.
 pub fn event_type_of(payload: &Payload) -> Option<&'static str> {
     match payload {
         Payload::ComplaintSubmitted(_) => Some("complaint.submitted"),
         Payload::ComplaintAssigned(_) => Some("complaint.assigned"),
         Payload::NotificationSent(_) => Some("notification.sent"),
-        Payload::CaseUpdated(_) => None,
+        Payload::CaseUpdated(_) | Payload::ComplaintEscalated(_) => None,
     }
 }
 

@@ -1,6 +1,6 @@
 //! `lapor.analytics.v1.AnalyticsService`.
 
-use crate::projection::{EVENTS_CONSUMED, NOTIFICATIONS_SENT};
+use crate::projection::{ESCALATIONS_PREFIX, EVENTS_CONSUMED, NOTIFICATIONS_SENT};
 use lapor_proto::analytics::v1::analytics_service_server::AnalyticsService;
 use lapor_proto::analytics::v1::{GetSummaryRequest, SkpdCount, StateCount, Summary};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
@@ -56,7 +56,23 @@ pub async fn summary(db: &DatabaseConnection) -> Result<Summary, DbErr> {
             count: row.try_get::<i64>("", "n")?.max(0) as u64,
         });
     }
+    let escalations_by_level = db
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT substr(name, length($1) + 1) AS level, value FROM counters WHERE starts_with(name, $1)",
+            [ESCALATIONS_PREFIX.into()],
+        ))
+        .await?
+        .into_iter()
+        .map(|row| {
+            Ok((
+                row.try_get("", "level")?,
+                row.try_get::<i64>("", "value")?.max(0) as u64,
+            ))
+        })
+        .collect::<Result<_, DbErr>>()?;
     Ok(Summary {
+        escalations_by_level,
         complaints_total: total,
         by_state,
         by_skpd,

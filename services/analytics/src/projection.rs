@@ -17,6 +17,8 @@ pub fn binding_keys() -> Vec<String> {
 
 pub const EVENTS_CONSUMED: &str = "events_consumed";
 pub const NOTIFICATIONS_SENT: &str = "notifications_sent";
+/// Prefix of the per-level escalation counters, e.g. `escalations.breach`.
+pub const ESCALATIONS_PREFIX: &str = "escalations.";
 
 async fn exec(txn: &DatabaseTransaction, sql: &str, values: Vec<Value>) -> Result<(), HandlerError> {
     txn.execute_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, values))
@@ -135,6 +137,9 @@ impl EventHandler for Projection {
                 .await
             }
             Some(Payload::NotificationSent(_)) => bump(txn, NOTIFICATIONS_SENT).await,
+            Some(Payload::ComplaintEscalated(escalated)) => {
+                bump(txn, &format!("{ESCALATIONS_PREFIX}{}", escalated.level)).await
+            }
             None => Err(HandlerError::Permanent(format!(
                 "unknown event type {:?}",
                 event.event_type

@@ -94,6 +94,7 @@ impl IntakeService for IntakeGrpc {
             kabupaten_code: found.kabupaten_code,
             state: found.public_state,
             submitted_at: Some(to_timestamp(found.submitted_at)),
+            expected_at: found.expected_at.map(to_timestamp),
         }))
     }
 }

@@ -15,6 +15,12 @@ impl MigratorTrait for Migrator {
                 up: CREATE_COMPLAINTS,
                 down: "DROP TABLE complaints; DROP TABLE reporters;",
             }),
+            Box::new(SqlMigration {
+                name: "m20261128_000003_add_expected_at",
+                // When the current SLA stage is due, from routing's events (Open311 expected_datetime).
+                up: "ALTER TABLE complaints ADD COLUMN expected_at timestamptz;",
+                down: "ALTER TABLE complaints DROP COLUMN expected_at;",
+            }),
         ]
     }
 }

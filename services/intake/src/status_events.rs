@@ -4,6 +4,7 @@
 
 use crate::entity::complaint;
 use chrono::Utc;
+use lapor_messaging::envelope::from_timestamp;
 use lapor_messaging::{DeliveryContext, EventHandler, HandlerError};
 use lapor_proto::events::v1::{EventEnvelope, event_envelope::Payload};
 use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, sea_query::Expr};
@@ -26,13 +27,19 @@ impl EventHandler for StatusEvents {
         event: &EventEnvelope,
         _context: &DeliveryContext,
     ) -> Result<(), HandlerError> {
-        let (state, version, skpd_name) = match &event.payload {
+        let (state, version, skpd_name, expected_at) = match &event.payload {
             Some(Payload::ComplaintAssigned(assigned)) => (
                 lapor_domain::CaseState::Assigned.as_str().to_owned(),
                 assigned.version,
                 Some(assigned.skpd_name.clone()),
+                from_timestamp(assigned.sla_due_at.as_ref()),
             ),
-            Some(Payload::CaseUpdated(update)) => (update.state.clone(), update.version, None),
+            Some(Payload::CaseUpdated(update)) => (
+                update.state.clone(),
+                update.version,
+                None,
+                from_timestamp(update.sla_due_at.as_ref()),
+            ),
             _ => return Ok(()),
         };
         let complaint_id =
@@ -40,6 +47,7 @@ impl EventHandler for StatusEvents {
         let mut update = complaint::Entity::update_many()
             .col_expr(complaint::Column::PublicState, Expr::value(state))
             .col_expr(complaint::Column::CaseVersion, Expr::value(version))
+            .col_expr(complaint::Column::ExpectedAt, Expr::value(expected_at))
             .col_expr(complaint::Column::UpdatedAt, Expr::value(Utc::now()));
         if let Some(name) = skpd_name {
             update = update.col_expr(complaint::Column::SkpdName, Expr::value(name));

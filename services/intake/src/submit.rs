@@ -158,6 +158,7 @@ impl SubmitService {
             case_version: Set(0),
             submitted_at: Set(now),
             updated_at: Set(now),
+            expected_at: Set(None),
         }
         .insert(&txn)
         .await?;

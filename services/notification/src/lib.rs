@@ -1,7 +1,9 @@
-//! The notification service: reaches liaison officers when a complaint lands in their SKPD.
+//! The notification service: reaches liaison officers when a complaint lands in their SKPD,
+//! and the officers an escalation names when a deadline is near or missed.
 
 pub mod assignments;
 pub mod entity;
+pub mod escalations;
 pub mod grpc;
 pub mod mailer;
 pub mod migration;

@@ -2,8 +2,9 @@
 //! stores one accepted transition: the case under optimistic concurrency, its text, the
 //! audit entry and the outbox events, all or nothing.
 
+use crate::clock::{self, ClockRules};
 use crate::entity::{case, skpd};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use lapor_domain::CaseState;
 use lapor_domain::workflow::{ArchiveReason, Case, Event, Transition};
 use lapor_messaging::envelope::to_timestamp;
@@ -15,6 +16,7 @@ use sea_orm::{
     Set, Statement,
 };
 use serde_json::json;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// Who did it, as the audit log records it.
@@ -69,76 +71,102 @@ fn snapshot(case: &Case) -> serde_json::Value {
     })
 }
 
-/// Stores `transition` of the case that was at `before`; fails with `Ok(false)` when another
-/// writer changed the case since it was read (the version moved on).
-pub async fn store(
-    txn: &DatabaseTransaction,
-    outbox: &Outbox,
-    complaint_id: Uuid,
-    before: &Case,
-    transition: &Transition,
-    action: &str,
-    who: &AuditActor,
-) -> Result<bool, DbErr> {
-    let after = &transition.case;
-    let updated = case::Entity::update_many()
-        .col_expr(case::Column::State, Expr::value(after.state.as_str()))
-        .col_expr(case::Column::SkpdCode, Expr::value(after.skpd.clone()))
-        .col_expr(case::Column::SubUnit, Expr::value(after.sub_unit.clone()))
-        .col_expr(case::Column::Title, Expr::value(after.title.clone()))
-        .col_expr(case::Column::CategoryCode, Expr::value(after.category.clone()))
-        .col_expr(case::Column::Anonim, Expr::value(after.anonim))
-        .col_expr(case::Column::Rahasia, Expr::value(after.rahasia))
-        .col_expr(case::Column::ReferredTo, Expr::value(after.referred_to.clone()))
-        .col_expr(
-            case::Column::ArchiveReason,
-            Expr::value(after.archive_reason.map(|r| r.as_str().to_owned())),
-        )
-        .col_expr(case::Column::DuplicateOf, Expr::value(after.duplicate_of.clone()))
-        .col_expr(case::Column::Rated, Expr::value(after.rated))
-        .col_expr(case::Column::Version, Expr::value(after.version as i64))
-        .col_expr(case::Column::UpdatedAt, Expr::value(Utc::now()))
-        .filter(case::Column::ComplaintId.eq(complaint_id))
-        .filter(case::Column::Version.eq(before.version as i64))
-        .exec(txn)
-        .await?;
-    if updated.rows_affected != 1 {
-        return Ok(false);
-    }
-    if let Some(text) = &transition.text {
-        crate::entity::case_text::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            complaint_id: Set(complaint_id),
-            action: Set(action.to_owned()),
-            author: Set(who.actor.clone()),
-            body: Set(text.clone()),
-            created_at: Set(Utc::now()),
+/// Writes accepted transitions: the case row, its SLA clock, text, audit entry and events.
+#[derive(Clone)]
+pub struct CaseWriter {
+    pub outbox: Outbox,
+    pub rules: Arc<ClockRules>,
+}
+
+/// What an officer (or the system) did, for the audit log, and the complexity tier chosen
+/// at a disposition.
+pub struct Change<'a> {
+    pub action: &'a str,
+    pub who: &'a AuditActor,
+    pub tier: Option<&'a str>,
+}
+
+impl CaseWriter {
+    /// Stores `transition` of the case that was at `before`; fails with `Ok(false)` when
+    /// another writer changed the case since it was read (the version moved on).
+    pub async fn store(
+        &self,
+        txn: &DatabaseTransaction,
+        complaint_id: Uuid,
+        before: &Case,
+        transition: &Transition,
+        change: &Change<'_>,
+    ) -> Result<bool, DbErr> {
+        let writer = self;
+        let Change { action, who, tier } = *change;
+        let after = &transition.case;
+        let updated = case::Entity::update_many()
+            .col_expr(case::Column::State, Expr::value(after.state.as_str()))
+            .col_expr(case::Column::SkpdCode, Expr::value(after.skpd.clone()))
+            .col_expr(case::Column::SubUnit, Expr::value(after.sub_unit.clone()))
+            .col_expr(case::Column::Title, Expr::value(after.title.clone()))
+            .col_expr(case::Column::CategoryCode, Expr::value(after.category.clone()))
+            .col_expr(case::Column::Anonim, Expr::value(after.anonim))
+            .col_expr(case::Column::Rahasia, Expr::value(after.rahasia))
+            .col_expr(case::Column::ReferredTo, Expr::value(after.referred_to.clone()))
+            .col_expr(
+                case::Column::ArchiveReason,
+                Expr::value(after.archive_reason.map(|r| r.as_str().to_owned())),
+            )
+            .col_expr(case::Column::DuplicateOf, Expr::value(after.duplicate_of.clone()))
+            .col_expr(case::Column::Rated, Expr::value(after.rated))
+            .col_expr(case::Column::Version, Expr::value(after.version as i64))
+            .col_expr(case::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(case::Column::ComplaintId.eq(complaint_id))
+            .filter(case::Column::Version.eq(before.version as i64))
+            .exec(txn)
+            .await?;
+        if updated.rows_affected != 1 {
+            return Ok(false);
         }
-        .insert(txn)
-        .await?;
-    }
-    txn.execute_raw(Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        "INSERT INTO audit_log (complaint_id, actor, actor_role, action, state_before, state_after, before_json, \
+        if let Some(tier) = tier {
+            case::Entity::update_many()
+                .col_expr(case::Column::ComplexityTier, Expr::value(tier))
+                .filter(case::Column::ComplaintId.eq(complaint_id))
+                .exec(txn)
+                .await?;
+        }
+        let sla_due_at = clock::on_transition(txn, &writer.rules, complaint_id, Some(before), after).await?;
+        if let Some(text) = &transition.text {
+            crate::entity::case_text::ActiveModel {
+                id: Set(Uuid::now_v7()),
+                complaint_id: Set(complaint_id),
+                action: Set(action.to_owned()),
+                author: Set(who.actor.clone()),
+                body: Set(text.clone()),
+                created_at: Set(Utc::now()),
+            }
+            .insert(txn)
+            .await?;
+        }
+        txn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "INSERT INTO audit_log (complaint_id, actor, actor_role, action, state_before, state_after, before_json, \
          after_json, version_after) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        [
-            complaint_id.into(),
-            who.actor.clone().into(),
-            who.role.clone().into(),
-            action.into(),
-            before.state.as_str().into(),
-            after.state.as_str().into(),
-            snapshot(before).into(),
-            snapshot(after).into(),
-            (after.version as i64).into(),
-        ],
-    ))
-    .await?;
-    for event in &transition.events {
-        let outgoing = integration_event(txn, complaint_id, after, event, &who.role).await?;
-        outbox.enqueue(txn, &outgoing).await?;
+            [
+                complaint_id.into(),
+                who.actor.clone().into(),
+                who.role.clone().into(),
+                action.into(),
+                before.state.as_str().into(),
+                after.state.as_str().into(),
+                snapshot(before).into(),
+                snapshot(after).into(),
+                (after.version as i64).into(),
+            ],
+        ))
+        .await?;
+        for event in &transition.events {
+            let outgoing = integration_event(txn, complaint_id, after, event, &who.role, sla_due_at).await?;
+            writer.outbox.enqueue(txn, &outgoing).await?;
+        }
+        Ok(true)
     }
-    Ok(true)
 }
 
 /// Turns a workflow event into the integration event on `lapor.events`. An assignment keeps
@@ -149,6 +177,7 @@ async fn integration_event(
     case: &Case,
     event: &Event,
     actor_role: &str,
+    sla_due_at: Option<DateTime<Utc>>,
 ) -> Result<OutgoingEvent, DbErr> {
     let now = Utc::now();
     let envelope = match event {
@@ -173,6 +202,7 @@ async fn integration_event(
                 rahasia: case.rahasia,
                 assigned_at: Some(to_timestamp(now)),
                 version: case.version as i64,
+                sla_due_at: sla_due_at.map(to_timestamp),
             });
             new_envelope("routing", complaint_id, &case.tracking_id, payload)
         }
@@ -190,6 +220,7 @@ async fn integration_event(
                 rahasia: case.rahasia,
                 actor_role: actor_role.to_owned(),
                 at: Some(to_timestamp(now)),
+                sla_due_at: sla_due_at.map(to_timestamp),
                 ..Default::default()
             };
             match other {

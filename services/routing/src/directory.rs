@@ -13,6 +13,8 @@ pub async fn seed_skpds(db: &DatabaseConnection, directory: &Directory) -> Resul
         code: Set(s.code.clone()),
         name: Set(s.name.clone()),
         verification_desk: Set(s.verification_desk),
+        // Calendar settings keep the database defaults (5-day week, WITA) until an admin sets them.
+        ..Default::default()
     });
     skpd::Entity::insert_many(rows)
         .on_conflict(

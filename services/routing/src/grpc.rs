@@ -1,12 +1,14 @@
 //! `lapor.routing.v1.RoutingService`: the officer and admin API. The interceptor has verified
 //! the caller's JWT; every handler scopes reads and actions to the caller's SKPD.
 
-use crate::case_store::{self, AuditActor};
+use crate::case_store::{self, AuditActor, CaseWriter, Change};
+use crate::clock::db_now;
 use crate::entity::{case, case_text, skpd};
+use crate::policy_store::sla_policy;
 use lapor_domain::reference::OfficerRole;
+use lapor_domain::sla::SlaStage;
 use lapor_domain::workflow::{self, Action, Actor, Context, DetailsEdit, WorkflowError};
 use lapor_domain::{CaseState, Directory, tracking_id};
-use lapor_messaging::Outbox;
 use lapor_messaging::envelope::to_timestamp;
 use lapor_platform::auth::{Principal, principal};
 use lapor_platform::grpc::invalid_argument;
@@ -23,11 +25,12 @@ use tonic::{Request, Response, Status};
 
 pub struct RoutingGrpc {
     pub db: DatabaseConnection,
-    pub outbox: Outbox,
+    pub writer: CaseWriter,
     pub directory: Arc<Directory>,
 }
 
-fn unavailable(error: DbErr) -> Status {
+/// A database failure as the client sees it: retryable, details only in the log.
+pub(crate) fn unavailable(error: DbErr) -> Status {
     tracing::error!(%error, "database error");
     Status::unavailable("database unavailable, retry")
 }
@@ -97,14 +100,73 @@ impl RoutingGrpc {
             .unwrap_or_default())
     }
 
+    /// The escalation ladder of a case: every timer armed, oldest first.
+    async fn deadlines(&self, complaint_id: uuid::Uuid) -> Result<Vec<Deadline>, Status> {
+        let rows = self
+            .db
+            .query_all_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT id, stage, step, due_at, fired_at, cancelled_at, working_days FROM deadlines \
+                 WHERE complaint_id = $1 ORDER BY id",
+                [complaint_id.into()],
+            ))
+            .await
+            .map_err(unavailable)?;
+        rows.iter()
+            .map(|row| -> Result<Deadline, DbErr> {
+                let at = |column: &str| -> Result<Option<prost_types::Timestamp>, DbErr> {
+                    Ok(row
+                        .try_get::<Option<chrono::DateTime<chrono::Utc>>>("", column)?
+                        .map(to_timestamp))
+                };
+                Ok(Deadline {
+                    id: row.try_get("", "id")?,
+                    stage: row.try_get("", "stage")?,
+                    step: row.try_get("", "step")?,
+                    due_at: at("due_at")?,
+                    fired_at: at("fired_at")?,
+                    cancelled_at: at("cancelled_at")?,
+                    working_days: row.try_get::<i32>("", "working_days")?.max(0) as u32,
+                })
+            })
+            .collect::<Result<_, _>>()
+            .map_err(unavailable)
+    }
+
     async fn view(&self, model: case::Model, principal: &Principal) -> Result<Case, Status> {
         let follow_up = self.latest_follow_up(&model).await?;
-        Ok(to_proto(model, &self.skpd_names().await?, Some(principal), follow_up))
+        let deadlines = self.deadlines(model.complaint_id).await?;
+        let mut case = to_proto(model, &self.skpd_names().await?, Some(principal), follow_up);
+        case.deadlines = deadlines;
+        Ok(case)
     }
 
     /// Runs one workflow action: check the caller's scope, then lock the row, check version
     /// and state, and store the transition with its audit entry and events in one transaction.
     async fn act(&self, principal: &Principal, case_ref: Option<CaseRef>, action: Action) -> Result<Case, Status> {
+        self.act_with_tier(principal, case_ref, action, None).await
+    }
+
+    /// A disposition may choose a complexity tier for the follow-up SLA; it must exist.
+    async fn checked_tier(&self, raw: &str) -> Result<Option<String>, Status> {
+        let tier = raw.trim();
+        if tier.is_empty() {
+            return Ok(None);
+        }
+        let policy = sla_policy(&self.db).await.map_err(unavailable)?;
+        policy
+            .check_tier(tier)
+            .map_err(|e| invalid_argument("complexity_tier", &e.to_string()))?;
+        Ok(Some(tier.to_owned()))
+    }
+
+    async fn act_with_tier(
+        &self,
+        principal: &Principal,
+        case_ref: Option<CaseRef>,
+        action: Action,
+        tier: Option<String>,
+    ) -> Result<Case, Status> {
         let case_ref = case_ref.ok_or_else(|| invalid_argument("case", "is required"))?;
         let id = normalized(&case_ref.tracking_id, "case.tracking_id")?;
         // Scope first, on an unlocked read: an officer of another SKPD learns nothing, not even
@@ -120,7 +182,9 @@ impl RoutingGrpc {
         }
         self.check_references(&action, &id).await?;
         let txn = self.db.begin().await.map_err(unavailable)?;
-        let outcome = self.act_locked(&txn, principal, &case_ref, &id, &action).await;
+        let outcome = self
+            .act_locked(&txn, principal, &case_ref, &id, &action, tier.as_deref())
+            .await;
         // Release the row lock at once on failure; a dropped transaction rolls back later.
         match outcome {
             Ok(()) => txn.commit().await.map_err(unavailable)?,
@@ -129,7 +193,7 @@ impl RoutingGrpc {
                 return Err(status);
             }
         }
-        self.outbox.notify_committed();
+        self.writer.outbox.notify_committed();
         tracing::info!(tracking_id = %id, action = action.kind().as_str(), actor = %principal.subject, "case action");
         let model = self.find(&id).await?;
         self.view(model, principal).await
@@ -142,6 +206,7 @@ impl RoutingGrpc {
         case_ref: &CaseRef,
         id: &str,
         action: &Action,
+        tier: Option<&str>,
     ) -> Result<(), Status> {
         let model = case::Entity::find()
             .filter(case::Column::TrackingId.eq(id))
@@ -158,7 +223,13 @@ impl RoutingGrpc {
             })?
             .ok_or_else(|| Status::not_found(format!("no case with tracking id {id}")))?;
         let before = case_store::to_workflow(&model);
-        let outcome = workflow::apply(&before, &actor_of(principal), action, &Context::default());
+        // The reply window is open while its clock runs, by the database clock.
+        let now = db_now(txn).await.map_err(unavailable)?;
+        let context = Context {
+            reply_window_open: model.sla_stage.as_deref() == Some(SlaStage::ReplyWindow.as_str())
+                && model.sla_due_at.is_some_and(|due| now < due),
+        };
+        let outcome = workflow::apply(&before, &actor_of(principal), action, &context);
         if let Err(WorkflowError::Forbidden { reason }) = &outcome {
             return Err(Status::permission_denied(reason.clone()));
         }
@@ -169,17 +240,17 @@ impl RoutingGrpc {
             )));
         }
         let transition = outcome.map_err(workflow_status)?;
-        let stored = case_store::store(
-            txn,
-            &self.outbox,
-            model.complaint_id,
-            &before,
-            &transition,
-            action.kind().as_str(),
-            &audit_actor(principal),
-        )
-        .await
-        .map_err(unavailable)?;
+        let who = audit_actor(principal);
+        let change = Change {
+            action: action.kind().as_str(),
+            who: &who,
+            tier,
+        };
+        let stored = self
+            .writer
+            .store(txn, model.complaint_id, &before, &transition, &change)
+            .await
+            .map_err(unavailable)?;
         if !stored {
             return Err(Status::failed_precondition(format!(
                 "case {id} changed meanwhile: reload and retry"
@@ -273,6 +344,10 @@ fn to_proto(
         body: model.body,
         available_actions,
         follow_up,
+        sla_due_at: model.sla_due_at.map(to_timestamp),
+        sla_stage: model.sla_stage.unwrap_or_default(),
+        complexity_tier: model.complexity_tier.unwrap_or_default(),
+        deadlines: Vec::new(),
     }
 }
 
@@ -398,8 +473,11 @@ impl RoutingService for RoutingGrpc {
     async fn verify_case(&self, request: Request<VerifyCaseRequest>) -> Result<Response<Case>, Status> {
         let principal = principal(&request)?;
         let r = request.into_inner();
+        let tier = self.checked_tier(&r.complexity_tier).await?;
         let action = Action::Verify { skpd: r.skpd_code };
-        Ok(Response::new(self.act(&principal, r.case, action).await?))
+        Ok(Response::new(
+            self.act_with_tier(&principal, r.case, action, tier).await?,
+        ))
     }
 
     async fn hold_case(&self, request: Request<HoldCaseRequest>) -> Result<Response<Case>, Status> {
@@ -447,8 +525,11 @@ impl RoutingService for RoutingGrpc {
     async fn redispose_case(&self, request: Request<RedisposeCaseRequest>) -> Result<Response<Case>, Status> {
         let principal = principal(&request)?;
         let r = request.into_inner();
+        let tier = self.checked_tier(&r.complexity_tier).await?;
         let action = Action::Redispose { skpd: r.skpd_code };
-        Ok(Response::new(self.act(&principal, r.case, action).await?))
+        Ok(Response::new(
+            self.act_with_tier(&principal, r.case, action, tier).await?,
+        ))
     }
 
     async fn dispose_to_sub_unit(&self, request: Request<DisposeToSubUnitRequest>) -> Result<Response<Case>, Status> {

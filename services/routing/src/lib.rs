@@ -1,19 +1,28 @@
 //! The routing service: turns submitted complaints into cases and disposes them to SKPDs.
 
 pub mod case_store;
+pub mod clock;
 pub mod directory;
 pub mod entity;
 pub mod grpc;
 pub mod migration;
+pub mod policy_grpc;
+pub mod policy_store;
+pub mod scheduler;
 pub mod submissions;
 
 use anyhow::Context;
+use case_store::CaseWriter;
+use clock::ClockRules;
 use lapor_domain::Directory;
+use lapor_domain::calendar::load_holidays;
+use lapor_domain::sla::{Ladder, LadderStep};
 use lapor_messaging::ConsumerSpec;
 use lapor_messaging::broker::reconnect_delay;
 use lapor_platform::auth::{AuthSettings, Authenticator};
 use lapor_platform::config::{AmqpSettings, DatabaseSettings, ListenSettings, SeedSettings};
 use lapor_platform::{Listeners, ServiceCore, Tier};
+use lapor_proto::routing::v1::policy_service_server::PolicyServiceServer;
 use lapor_proto::routing::v1::routing_service_server::RoutingServiceServer;
 use serde::Deserialize;
 use std::sync::Arc;
@@ -30,6 +39,20 @@ pub struct Settings {
     pub http: ListenSettings,
     pub seed: SeedSettings,
     pub auth: AuthSettings,
+    pub scheduler: scheduler::SchedulerSettings,
+    pub escalation: EscalationSettings,
+}
+
+/// The escalation ladder (`[[escalation.ladder]]`), checked at start.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EscalationSettings {
+    pub ladder: Vec<LadderStep>,
+}
+
+/// Names this replica in `deadlines.fired_by`: the pod name on Kubernetes, plus the pid.
+fn replica_name() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| SERVICE.to_owned());
+    format!("{host}-{}", std::process::id())
 }
 
 pub fn load_settings() -> anyhow::Result<Settings> {
@@ -38,6 +61,11 @@ pub fn load_settings() -> anyhow::Result<Settings> {
 
 pub async fn run(settings: Settings, listeners: Listeners, shutdown: CancellationToken) -> anyhow::Result<()> {
     let seed = Arc::new(Directory::load(&settings.seed.dir).context("failed to load seed data")?);
+    let holidays = load_holidays(&settings.seed.dir.join("holidays")).context("failed to load holiday seed")?;
+    let rules = Arc::new(ClockRules {
+        ladder: Ladder::new(settings.escalation.ladder.clone()).context("invalid escalation ladder")?,
+        verification_desk: seed.verification_desk().code.clone(),
+    });
     let authenticator = Arc::new(Authenticator::new(&settings.auth).context("invalid auth settings")?);
     let mut core = ServiceCore::start::<migration::Migrator>(SERVICE, &settings.database, &settings.amqp)
         .await
@@ -45,6 +73,13 @@ pub async fn run(settings: Settings, listeners: Listeners, shutdown: Cancellatio
     directory::seed_skpds(&core.db, &seed)
         .await
         .context("failed to seed skpds")?;
+    policy_store::seed_holidays(&core.db, &holidays)
+        .await
+        .context("failed to seed holidays")?;
+    let writer = CaseWriter {
+        outbox: core.outbox.clone(),
+        rules: rules.clone(),
+    };
 
     // The broker may be down at start; keep trying in the background.
     let (broker, db) = (core.broker.clone(), core.db.clone());
@@ -67,19 +102,34 @@ pub async fn run(settings: Settings, listeners: Listeners, shutdown: Cancellatio
         ConsumerSpec::new(submissions::QUEUE, submissions::binding_keys()),
         Arc::new(submissions::Submissions {
             directory: seed.clone(),
-            outbox: core.outbox.clone(),
+            writer: writer.clone(),
         }),
     );
+    let scheduler = scheduler::Scheduler {
+        db: core.db.clone(),
+        writer: writer.clone(),
+        settings: settings.scheduler.clone(),
+        replica: replica_name(),
+    };
+    core.spawn(Tier::Worker, |stop| scheduler.run(stop));
     let service = RoutingServiceServer::with_interceptor(
         grpc::RoutingGrpc {
             db: core.db.clone(),
-            outbox: core.outbox.clone(),
-            directory: seed,
+            writer,
+            directory: seed.clone(),
+        },
+        lapor_platform::auth::interceptor(authenticator.clone()),
+    );
+    let policy = PolicyServiceServer::with_interceptor(
+        policy_grpc::PolicyGrpc {
+            db: core.db.clone(),
+            rules,
+            directory: seed.clone(),
         },
         lapor_platform::auth::interceptor(authenticator),
     );
     core.serve(
-        |mut server| server.add_service(service),
+        |mut server| server.add_service(service).add_service(policy),
         "lapor.routing.v1.RoutingService",
         axum::Router::new(),
         listeners,
@@ -87,4 +137,22 @@ pub async fn run(settings: Settings, listeners: Listeners, shutdown: Cancellatio
     )
     .await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shipped configuration is the documented default ladder.
+    #[test]
+    fn default_configuration_has_the_default_ladder() {
+        let settings: Settings = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml))
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .expect("defaults deserialize");
+        let ladder = Ladder::new(settings.escalation.ladder).expect("valid ladder");
+        assert_eq!(ladder, Ladder::default());
+        assert!(settings.scheduler.enabled);
+    }
 }

@@ -22,6 +22,15 @@ impl MigratorTrait for Migrator {
                  ALTER TABLE cases DROP COLUMN sub_unit, DROP COLUMN referred_to, DROP COLUMN archive_reason, \
                  DROP COLUMN duplicate_of, DROP COLUMN rated;",
             }),
+            Box::new(SqlMigration {
+                name: "m20261128_000004_add_sla_calendar_and_deadlines",
+                up: ADD_SLA_CALENDAR_AND_DEADLINES,
+                down: "DROP TABLE deadlines; DROP TABLE policy_audit; DROP TABLE sla_tiers; DROP TABLE sla_rules; \
+                 DROP TABLE calendar_settings; DROP TABLE holidays; \
+                 ALTER TABLE cases DROP COLUMN sla_stage, DROP COLUMN sla_started_at, DROP COLUMN sla_working_days, \
+                 DROP COLUMN sla_due_at, DROP COLUMN complexity_tier; \
+                 ALTER TABLE skpds DROP COLUMN work_days_per_week, DROP COLUMN zone, DROP COLUMN kabupaten_code;",
+            }),
         ]
     }
 }
@@ -100,4 +109,95 @@ const ADD_WORKFLOW_AND_AUDIT: &str = r#"
                 CREATE TRIGGER audit_log_no_update_or_delete
                     BEFORE UPDATE OR DELETE ON audit_log
                     FOR EACH ROW EXECUTE FUNCTION audit_log_is_append_only();
+                "#;
+
+const ADD_SLA_CALENDAR_AND_DEADLINES: &str = r#"
+                -- The working-day calendar: seeded from deploy/seed/holidays, then edited by admins.
+                -- A removed holiday keeps its row (removed_at) so a restart does not reseed it.
+                CREATE TABLE holidays (
+                    date        date NOT NULL,
+                    scope       text NOT NULL,
+                    kind        text NOT NULL CHECK (kind IN ('libur_nasional', 'cuti_bersama', 'libur_daerah')),
+                    name        text NOT NULL,
+                    decree      text NOT NULL,
+                    removed_at  timestamptz,
+                    updated_at  timestamptz NOT NULL DEFAULT now(),
+                    PRIMARY KEY (date, scope)
+                );
+                CREATE TABLE calendar_settings (
+                    singleton                 boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+                    cuti_bersama_stops_clock  boolean NOT NULL DEFAULT true
+                );
+                INSERT INTO calendar_settings DEFAULT VALUES;
+                ALTER TABLE skpds
+                    ADD COLUMN work_days_per_week smallint NOT NULL DEFAULT 5 CHECK (work_days_per_week IN (5, 6)),
+                    ADD COLUMN zone               text NOT NULL DEFAULT 'WITA' CHECK (zone IN ('WIB', 'WITA', 'WIT')),
+                    ADD COLUMN kabupaten_code     text;
+
+                -- SLA policy: working days per (scope, stage); complexity tiers for follow-ups.
+                CREATE TABLE sla_rules (
+                    scope         text NOT NULL,
+                    stage         text NOT NULL CHECK (stage IN ('verification', 'follow_up', 'reply_window')),
+                    working_days  integer NOT NULL CHECK (working_days BETWEEN 1 AND 365),
+                    updated_at    timestamptz NOT NULL DEFAULT now(),
+                    PRIMARY KEY (scope, stage)
+                );
+                INSERT INTO sla_rules (scope, stage, working_days) VALUES
+                    ('default', 'verification', 3), ('default', 'follow_up', 5), ('default', 'reply_window', 10);
+                CREATE TABLE sla_tiers (
+                    code          text PRIMARY KEY,
+                    working_days  integer NOT NULL CHECK (working_days BETWEEN 1 AND 365),
+                    updated_at    timestamptz NOT NULL DEFAULT now()
+                );
+                INSERT INTO sla_tiers (code, working_days) VALUES
+                    ('ringan', 2), ('sedang', 5), ('kompleks', 14), ('khusus', 60);
+
+                -- Every calendar and SLA change: who, what, the request as JSON.
+                CREATE TABLE policy_audit (
+                    sequence  bigserial PRIMARY KEY,
+                    actor     text NOT NULL,
+                    action    text NOT NULL,
+                    detail    jsonb NOT NULL,
+                    at        timestamptz NOT NULL DEFAULT now()
+                );
+                CREATE TRIGGER policy_audit_no_update_or_delete
+                    BEFORE UPDATE OR DELETE ON policy_audit
+                    FOR EACH ROW EXECUTE FUNCTION audit_log_is_append_only();
+
+                -- The clock a case runs now.
+                ALTER TABLE cases
+                    ADD COLUMN sla_stage        text,
+                    ADD COLUMN sla_started_at   timestamptz,
+                    ADD COLUMN sla_working_days integer,
+                    ADD COLUMN sla_due_at       timestamptz,
+                    ADD COLUMN complexity_tier  text;
+
+                -- One row per armed ladder step (or auto-close). Pending rows are claimed by
+                -- the schedulers of all replicas with FOR UPDATE SKIP LOCKED once the database
+                -- clock passes due_at; a transition that ends the stage cancels them in its
+                -- own transaction. started_at, working_days and the trigger are kept so a
+                -- calendar edit can recompute due_at.
+                CREATE TABLE deadlines (
+                    id              bigserial PRIMARY KEY,
+                    complaint_id    uuid NOT NULL REFERENCES cases (complaint_id),
+                    stage           text NOT NULL,
+                    step            text NOT NULL,
+                    skpd_code       text NOT NULL,
+                    notify_roles    text NOT NULL,
+                    at_fraction     double precision,
+                    days_after_deadline integer,
+                    started_at      timestamptz NOT NULL,
+                    working_days    integer NOT NULL,
+                    due_at          timestamptz NOT NULL,
+                    case_version    bigint NOT NULL,
+                    fired_at        timestamptz,
+                    fired_by        text,
+                    cancelled_at    timestamptz,
+                    created_at      timestamptz NOT NULL DEFAULT now(),
+                    CHECK ((at_fraction IS NULL) <> (days_after_deadline IS NULL)),
+                    CHECK (fired_at IS NULL OR cancelled_at IS NULL)
+                );
+                CREATE INDEX deadlines_pending ON deadlines (due_at)
+                    WHERE fired_at IS NULL AND cancelled_at IS NULL;
+                CREATE INDEX deadlines_by_case ON deadlines (complaint_id, id);
                 "#;

@@ -2,7 +2,8 @@
 //! rule matches, the system disposes it at once (`complaint.assigned.<skpd>` lands in that
 //! SKPD's work queue); otherwise it waits in the admin's verification queue.
 
-use crate::case_store::{self, AuditActor};
+use crate::case_store::{self, AuditActor, CaseWriter, Change};
+use crate::clock;
 use crate::entity::case;
 use chrono::Utc;
 use lapor_domain::reference::Verification;
@@ -10,7 +11,7 @@ use lapor_domain::routing_rules::dispose;
 use lapor_domain::workflow::{self, Action, Actor, Context};
 use lapor_domain::{CaseState, Directory};
 use lapor_messaging::envelope::{channel_name, from_timestamp, kind_name};
-use lapor_messaging::{DeliveryContext, EventHandler, HandlerError, Outbox};
+use lapor_messaging::{DeliveryContext, EventHandler, HandlerError};
 use lapor_proto::events::v1::{EventEnvelope, event_envelope::Payload};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set};
@@ -25,7 +26,7 @@ pub fn binding_keys() -> Vec<String> {
 
 pub struct Submissions {
     pub directory: Arc<Directory>,
-    pub outbox: Outbox,
+    pub writer: CaseWriter,
 }
 
 #[async_trait::async_trait]
@@ -72,6 +73,7 @@ impl EventHandler for Submissions {
             archive_reason: Set(None),
             duplicate_of: Set(None),
             rated: Set(false),
+            ..Default::default()
         })
         .on_conflict(OnConflict::column(case::Column::ComplaintId).do_nothing().to_owned())
         .exec_without_returning(txn)
@@ -81,6 +83,13 @@ impl EventHandler for Submissions {
             tracing::warn!(tracking_id = %event.tracking_id, "case exists already");
             return Ok(());
         }
+        let model = case::Entity::find_by_id(complaint_id)
+            .one(txn)
+            .await?
+            .ok_or_else(|| HandlerError::Transient("case vanished inside its transaction".into()))?;
+        let before = case_store::to_workflow(&model);
+        // The verification clock starts when the citizen submitted, not when routing got to it.
+        clock::start_new_case(txn, &self.writer.rules, complaint_id, &before, submitted_at).await?;
         if self.directory.verification_of(&submitted.category_code) == Verification::Manual {
             tracing::info!(tracking_id = %event.tracking_id, "case waits for verification");
             return Ok(());
@@ -91,26 +100,20 @@ impl EventHandler for Submissions {
             tracing::info!(tracking_id = %event.tracking_id, "no routing rule matched, case waits for verification");
             return Ok(());
         }
-        let model = case::Entity::find_by_id(complaint_id)
-            .one(txn)
-            .await?
-            .ok_or_else(|| HandlerError::Transient("case vanished inside its transaction".into()))?;
-        let before = case_store::to_workflow(&model);
         let action = Action::AutoDispose {
             skpd: disposition.skpd_code.clone(),
         };
         let transition = workflow::apply(&before, &Actor::System, &action, &Context::default())
             .map_err(|e| HandlerError::Permanent(format!("automatic disposition refused: {e}")))?;
-        let stored = case_store::store(
-            txn,
-            &self.outbox,
-            complaint_id,
-            &before,
-            &transition,
-            action.kind().as_str(),
-            &AuditActor::system(),
-        )
-        .await?;
+        let change = Change {
+            action: action.kind().as_str(),
+            who: &AuditActor::system(),
+            tier: None,
+        };
+        let stored = self
+            .writer
+            .store(txn, complaint_id, &before, &transition, &change)
+            .await?;
         if !stored {
             return Err(HandlerError::Transient("case changed concurrently".into()));
         }

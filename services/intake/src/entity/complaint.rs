@@ -23,6 +23,7 @@ pub struct Model {
     pub case_version: i64,
     pub submitted_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    pub expected_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

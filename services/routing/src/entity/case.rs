@@ -28,6 +28,11 @@ pub struct Model {
     pub archive_reason: Option<String>,
     pub duplicate_of: Option<String>,
     pub rated: bool,
+    pub sla_stage: Option<String>,
+    pub sla_started_at: Option<DateTimeUtc>,
+    pub sla_working_days: Option<i32>,
+    pub sla_due_at: Option<DateTimeUtc>,
+    pub complexity_tier: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -7,6 +7,9 @@ pub struct Model {
     pub code: String,
     pub name: String,
     pub verification_desk: bool,
+    pub work_days_per_week: i16,
+    pub zone: String,
+    pub kabupaten_code: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
