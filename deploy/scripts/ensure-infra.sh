@@ -2,7 +2,7 @@
 # Makes sure PostgreSQL (127.0.0.1:5432, user postgres) and RabbitMQ (127.0.0.1:5672,
 # guest/guest) are running, starting installed servers and installing them from Debian
 # packages when missing; that the Python SMTP sink (aiosmtpd) is installed in .tools/; and
-# that faketime is there for the scheduler clock-skew test.
+# that faketime (scheduler clock-skew test) and chromium + chromedriver (console test) are there.
 # Idempotent: fast when everything is already there.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -66,7 +66,15 @@ ensure_faketime() {
   apt_install faketime
 }
 
+# The console test drives Debian's chromium through chromedriver.
+ensure_chromium() {
+  if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then return 0; fi
+  log "installing chromium and chromium-driver"
+  apt_install chromium chromium-driver
+}
+
 ensure_postgres
 ensure_rabbitmq
 ensure_smtp_sink
 ensure_faketime
+ensure_chromium

@@ -1462,3 +1462,251 @@ async fn calendar_and_sla_policy_edits_are_checked_audited_and_move_deadlines() 
     assert_eq!(audit_rows().await, 3, "one audit row per accepted change");
     stack.stop().await.expect("stack stops");
 }
+
+/// Debian's chromium driven through chromedriver (WebDriver), headless, phone-sized.
+struct Browser {
+    driver: std::process::Child,
+    client: fantoccini::Client,
+}
+
+impl Browser {
+    async fn start() -> Browser {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
+        let driver = std::process::Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("chromedriver is installed (deploy/scripts/ensure-infra.sh)");
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({
+                "binary": "/usr/bin/chromium",
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                         "--window-size=412,915"],
+            }),
+        );
+        let client = eventually("chromedriver session", WAIT, || {
+            let capabilities = capabilities.clone();
+            async move {
+                // chromedriver listens on loopback: plain HTTP, no TLS stack involved.
+                fantoccini::ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+                    .capabilities(capabilities)
+                    .connect(&format!("http://127.0.0.1:{port}"))
+                    .await
+                    .ok()
+            }
+        })
+        .await;
+        Browser { driver, client }
+    }
+
+    async fn sign_in(&self, base: &str, token: &str) {
+        self.client
+            .goto(&format!("{base}/console/login"))
+            .await
+            .expect("login page");
+        self.fill("textarea#token", token).await;
+        self.click("button[type=submit].primary").await;
+    }
+
+    async fn element(&self, css: &str) -> fantoccini::elements::Element {
+        self.client
+            .find(fantoccini::Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+    }
+
+    async fn fill(&self, css: &str, text: &str) {
+        let field = self.element(css).await;
+        field
+            .send_keys(text)
+            .await
+            .unwrap_or_else(|e| panic!("type into {css}: {e}"));
+    }
+
+    async fn choose(&self, css: &str, value: &str) {
+        let select = self.element(css).await;
+        select
+            .select_by_value(value)
+            .await
+            .unwrap_or_else(|e| panic!("choose {value} in {css}: {e}"));
+    }
+
+    async fn click(&self, css: &str) {
+        let target = self.element(css).await;
+        target.click().await.unwrap_or_else(|e| panic!("click {css}: {e}"));
+    }
+
+    async fn text(&self) -> String {
+        self.element("body").await.text().await.expect("page text")
+    }
+
+    async fn stop(mut self) {
+        let _ = self.client.close().await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// The officer console in a real browser: the admin signs in, sees the verification queue
+/// with a duplicate suggestion, verifies one case with a tier and merges the duplicate; the
+/// SKPD's penghubung sees the case in the inbox with its clock, starts work, and a stale form
+/// is refused with 409 and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn officer_console_in_headless_chromium() {
+    use lapor_proto::routing::v1::{ListAuditLogRequest, StartProgressRequest};
+    let stack = Stack::start(StackConfig::new("console")).await.expect("stack starts");
+    let intake = stack.intake().await.expect("client");
+    let submit = |title: &'static str, body: &'static str| {
+        let mut request = complaint(title, "lainnya", "6371");
+        request.body = body.into();
+        let mut intake = intake.clone();
+        async move {
+            intake
+                .submit_complaint(request)
+                .await
+                .expect("accepted")
+                .into_inner()
+                .tracking_id
+        }
+    };
+    let first = submit(
+        "Pelayanan KTP di kecamatan lambat",
+        "Antrian pembuatan KTP di kantor kecamatan sangat lambat, sudah tiga hari menunggu.",
+    )
+    .await;
+    let second = submit(
+        "Pelayanan KTP kecamatan lambat sekali",
+        "Antrian pembuatan KTP di kantor kecamatan lambat sekali, saya menunggu tiga hari.",
+    )
+    .await;
+    wait_for_state(&stack, &first, "submitted").await;
+    let waiting = wait_for_state(&stack, &second, "submitted").await;
+    let base = format!("http://127.0.0.1:{}", stack.http_port("routing"));
+    let browser = Browser::start().await;
+
+    // Without a token the console sends the officer to sign in; a forged token is refused.
+    browser
+        .client
+        .goto(&format!("{base}/console/queue"))
+        .await
+        .expect("queue");
+    assert!(
+        browser
+            .client
+            .current_url()
+            .await
+            .expect("url")
+            .as_str()
+            .ends_with("/console/login")
+    );
+    browser.sign_in(&base, "not-a-token").await;
+    assert!(browser.text().await.contains("Token ditolak"));
+
+    // The admin's queue shows both cases and suggests the earlier one as the duplicate.
+    browser.sign_in(&base, &token(OfficerRole::Admin, None)).await;
+    let page = browser.text().await;
+    assert!(page.contains("Antrian verifikasi") && page.contains(&first) && page.contains(&second));
+    assert!(page.contains(&format!("Kemungkinan duplikat dari {second}")), "{page}");
+    browser
+        .click(&format!(
+            "form[action='/console/cases/{second}/act'] button[type=submit]"
+        ))
+        .await;
+    let merged = wait_for_state(&stack, &second, "archived").await;
+    assert_eq!(merged.duplicate_of, first);
+    assert_eq!(merged.version, waiting.version + 1);
+
+    // Verify the first case to dinkes with the "kompleks" tier through the form.
+    browser
+        .client
+        .goto(&format!("{base}/console/cases/{first}"))
+        .await
+        .expect("case page");
+    browser.choose("select#verify-skpd", "dinkes").await;
+    browser.choose("select#verify-tier", "kompleks").await;
+    browser.click("button[value=verify]").await;
+    let page = browser.text().await;
+    assert!(page.contains("kompleksitas kompleks"), "{page}");
+    assert!(
+        page.contains("Pengingat ke penghubung") && page.contains("14 hari kerja"),
+        "{page}"
+    );
+
+    // The liaison officer's inbox shows the case with its clock.
+    browser.click("header button").await;
+    let dinkes = token(OfficerRole::Penghubung, Some("dinkes"));
+    browser.sign_in(&base, &dinkes).await;
+    assert!(
+        browser
+            .client
+            .current_url()
+            .await
+            .expect("url")
+            .as_str()
+            .ends_with("/console/inbox/dinkes")
+    );
+    let page = browser.text().await;
+    assert!(page.contains(&first) && page.contains("Tepat waktu"), "{page}");
+
+    // Another officer acts first; the stale form in this browser is refused, nothing changes.
+    browser
+        .client
+        .goto(&format!("{base}/console/cases/{first}"))
+        .await
+        .expect("case page");
+    let mut routing = stack.routing().await.expect("client");
+    let current = wait_for_state(&stack, &first, "assigned").await;
+    routing
+        .start_progress(authorized(
+            StartProgressRequest {
+                case: Some(CaseRef {
+                    tracking_id: first.clone(),
+                    expected_version: current.version,
+                }),
+            },
+            &dinkes,
+        ))
+        .await
+        .expect("the other officer starts");
+    browser.click("button[value=start_progress]").await;
+    let page = browser.text().await;
+    assert!(page.contains("Tidak disimpan"), "{page}");
+    let after = wait_for_state(&stack, &first, "in_progress").await;
+    assert_eq!(after.version, current.version + 1, "the stale form changed nothing");
+
+    // A fresh page acts: the follow-up goes through.
+    browser
+        .client
+        .goto(&format!("{base}/console/cases/{first}"))
+        .await
+        .expect("case page");
+    browser
+        .fill("textarea#follow_up-text", "Loket tambahan dibuka mulai Senin.")
+        .await;
+    browser.click("button[value=follow_up]").await;
+    wait_for_state(&stack, &first, "followed_up").await;
+    let screenshot = browser.client.screenshot().await.expect("screenshot");
+    let path = lapor_e2e::stack::repo_root().join("target/console-case.png");
+    std::fs::write(&path, screenshot).expect("write screenshot");
+    let audit = routing
+        .list_audit_log(authorized(
+            ListAuditLogRequest {
+                tracking_id: first.clone(),
+            },
+            &token(OfficerRole::Admin, None),
+        ))
+        .await
+        .expect("audit")
+        .into_inner()
+        .entries;
+    let actions: Vec<_> = audit.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["verify", "start_progress", "follow_up"]);
+    browser.stop().await;
+    stack.stop().await.expect("stack stops");
+}

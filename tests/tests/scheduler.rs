@@ -316,14 +316,15 @@ async fn bind_observer(vhost: &str, queue: &str) {
     let connection = Connection::connect(&rabbit::amqp_url(vhost), ConnectionProperties::default())
         .await
         .expect("amqp");
-    let channel = connection.create_channel().await.expect("channel");
-    // The replicas declare lapor.events on start; the observer waits for it.
+    // The replicas declare lapor.events on start; until then a bind fails with NOT_FOUND,
+    // which closes the channel, so each attempt takes a fresh one.
     let deadline = Instant::now() + Duration::from_secs(60);
-    channel
-        .queue_declare(queue.into(), QueueDeclareOptions::default(), FieldTable::default())
-        .await
-        .expect("observer queue");
     loop {
+        let channel = connection.create_channel().await.expect("channel");
+        channel
+            .queue_declare(queue.into(), QueueDeclareOptions::default(), FieldTable::default())
+            .await
+            .expect("observer queue");
         let bound = channel
             .queue_bind(
                 queue.into(),

@@ -19,7 +19,7 @@ use lapor_proto::routing::v1::{
     GetSlaPolicyRequest, HoldCaseRequest, Holiday, ListAuditLogRequest, ListHolidaysRequest, ListInboxRequest,
     ListVerificationQueueRequest, MarkNotAuthorityRequest, MergeCaseRequest, PostFollowUpRequest, RedisposeCaseRequest,
     RemoveHolidayRequest, ReturnToAdminRequest, SetCalendarPolicyRequest, SetSkpdCalendarRequest, SlaPolicy, SlaRule,
-    StartProgressRequest, VerifyCaseRequest,
+    StartProgressRequest, SuggestDuplicatesRequest, VerifyCaseRequest,
 };
 use serde_json::json;
 
@@ -139,6 +139,8 @@ enum Command {
     Case { tracking_id: String },
     /// Every action taken on a case.
     Audit { tracking_id: String },
+    /// Admin: likely duplicates of a case (same category and place, similar text, 30 days).
+    Duplicates { tracking_id: String },
     /// Act on a case. Pass --version to guard against concurrent changes; without it the
     /// current version is read first.
     Act {
@@ -575,6 +577,37 @@ async fn main() -> anyhow::Result<()> {
                 ]);
             }
             println!("{t}");
+        }
+        Command::Duplicates { tracking_id } => {
+            let mut client = RoutingServiceClient::new(connect(&cli.routing).await?);
+            let suggestions = client
+                .suggest_duplicates(authorized(SuggestDuplicatesRequest { tracking_id }, &token)?)
+                .await
+                .map_err(status_error)?
+                .into_inner()
+                .suggestions;
+            if cli.json {
+                let rows: Vec<_> = suggestions
+                    .iter()
+                    .map(|s| {
+                        json!({"tracking_id": s.tracking_id, "title": s.title, "state": s.state,
+                               "similarity": s.similarity, "submitted_at": time(s.submitted_at.as_ref())})
+                    })
+                    .collect();
+                println!("{}", serde_json::Value::Array(rows));
+            } else {
+                let mut t = table(&["tracking id", "similarity", "state", "submitted", "title"]);
+                for s in &suggestions {
+                    t.add_row(vec![
+                        s.tracking_id.clone(),
+                        format!("{:.0}%", s.similarity * 100.0),
+                        s.state.clone(),
+                        time(s.submitted_at.as_ref()),
+                        s.title.clone(),
+                    ]);
+                }
+                println!("{t}");
+            }
         }
         Command::Act {
             tracking_id,

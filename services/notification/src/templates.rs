@@ -7,13 +7,13 @@
 //! Indonesian office reads it: the body says "Senin, 30 November 2026 24:00 WITA", the
 //! subject the shorter "30-11-2026 24:00 WITA".
 
-use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveTime, TimeDelta, Timelike, Utc};
+use chrono::{DateTime, Utc};
+use lapor_domain::local_time::{self, stage_words};
 use lapor_proto::events::v1::{ComplaintAssigned, ComplaintEscalated};
 
 const FOOTER: &str = "-- LAPOR! Provinsi Kalimantan Selatan (pesan otomatis, jangan dibalas)\n";
 /// Written instead of the title of a rahasia case, which may name people or places.
 pub const HIDDEN_TITLE: &str = "(rahasia)";
-const WITA_OFFSET_SECONDS: i32 = 8 * 3600;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendered {
@@ -21,66 +21,18 @@ pub struct Rendered {
     pub body: String,
 }
 
-/// The instant as a WITA wall-clock date and time, with local midnight shown as 24:00 of the
-/// previous day. `None` for timestamps chrono cannot represent.
-fn wita(ts: &prost_types::Timestamp) -> Option<(NaiveDate, u32, u32)> {
-    let nanos = u32::try_from(ts.nanos).unwrap_or(0);
-    let offset = FixedOffset::east_opt(WITA_OFFSET_SECONDS)?;
-    let local = DateTime::<Utc>::from_timestamp(ts.seconds, nanos)?.with_timezone(&offset);
-    let (date, time) = (local.date_naive(), local.time());
-    if time == NaiveTime::MIN {
-        Some((date.checked_sub_signed(TimeDelta::days(1))?, 24, 0))
-    } else {
-        Some((date, time.hour(), time.minute()))
-    }
+fn instant(ts: Option<&prost_types::Timestamp>) -> Option<DateTime<Utc>> {
+    ts.and_then(|t| DateTime::<Utc>::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)))
 }
-
-const DAYS: [&str; 7] = ["Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu"];
-const MONTHS: [&str; 12] = [
-    "Januari",
-    "Februari",
-    "Maret",
-    "April",
-    "Mei",
-    "Juni",
-    "Juli",
-    "Agustus",
-    "September",
-    "Oktober",
-    "November",
-    "Desember",
-];
 
 /// "Senin, 30 November 2026 24:00 WITA"; "-" when unknown.
 pub fn long_time(ts: Option<&prost_types::Timestamp>) -> String {
-    match ts.and_then(wita) {
-        Some((date, hour, minute)) => format!(
-            "{}, {} {} {} {hour:02}:{minute:02} WITA",
-            DAYS[date.weekday().num_days_from_monday() as usize],
-            date.day(),
-            MONTHS[date.month0() as usize],
-            date.year(),
-        ),
-        None => "-".to_owned(),
-    }
+    instant(ts).map_or_else(|| "-".to_owned(), local_time::long_time)
 }
 
 /// "30-11-2026 24:00 WITA"; "-" when unknown.
 pub fn short_time(ts: Option<&prost_types::Timestamp>) -> String {
-    match ts.and_then(wita) {
-        Some((date, hour, minute)) => format!("{} {hour:02}:{minute:02} WITA", date.format("%d-%m-%Y")),
-        None => "-".to_owned(),
-    }
-}
-
-/// The SLA stage in words.
-pub fn stage_words(stage: &str) -> &str {
-    match stage {
-        "verification" => "verifikasi",
-        "follow_up" => "tindak lanjut",
-        "reply_window" => "tanggapan pelapor",
-        other => other,
-    }
+    instant(ts).map_or_else(|| "-".to_owned(), local_time::short_time)
 }
 
 fn shown_title(title: &str, rahasia: bool) -> &str {
@@ -88,7 +40,7 @@ fn shown_title(title: &str, rahasia: bool) -> &str {
 }
 
 fn case_link(console_url: &str, tracking_id: &str) -> String {
-    format!("{}/cases/{tracking_id}", console_url.trim_end_matches('/'))
+    format!("{}/console/cases/{tracking_id}", console_url.trim_end_matches('/'))
 }
 
 pub fn assigned_email(
@@ -218,7 +170,7 @@ mod tests {
         let rendered = assigned_email("Rina", "AB3DEF7H9K", &assigned, "http://localhost:8081");
         assert!(rendered.subject.contains("AB3DEF7H9K"));
         assert!(rendered.body.contains("Antrian puskesmas"));
-        assert!(rendered.body.contains("http://localhost:8081/cases/AB3DEF7H9K"));
+        assert!(rendered.body.contains("http://localhost:8081/console/cases/AB3DEF7H9K"));
         assert!(rendered.body.contains("dalam 5 hari kerja"), "{}", rendered.body);
     }
 
@@ -238,7 +190,11 @@ mod tests {
             rendered.body
         );
         assert!(!rendered.body.contains("5 hari kerja"));
-        assert!(rendered.body.contains("http://localhost:8081/cases/AB3DEF7H9K\n"));
+        assert!(
+            rendered
+                .body
+                .contains("http://localhost:8081/console/cases/AB3DEF7H9K\n")
+        );
     }
 
     #[test]
@@ -271,7 +227,7 @@ mod tests {
                 .body
                 .contains("Senin, 30 November 2026 24:00 WITA (5 hari kerja)")
         );
-        assert!(rendered.body.contains("http://c/cases/AB3DEF7H9K"));
+        assert!(rendered.body.contains("http://c/console/cases/AB3DEF7H9K"));
     }
 
     #[test]
@@ -286,7 +242,7 @@ mod tests {
         let provincial = escalation_email("Sekda", "AB3DEF7H9K", &verification, "http://c");
         assert!(provincial.subject.contains("Eskalasi ke pimpinan"));
         assert!(provincial.body.contains("Tahap           : verifikasi\n"));
-        assert!(provincial.body.contains("http://c/cases/AB3DEF7H9K"));
+        assert!(provincial.body.contains("http://c/console/cases/AB3DEF7H9K"));
 
         let custom = escalation_email("X", "AB3DEF7H9K", &escalated("second_reminder", false), "http://c");
         assert!(custom.subject.contains("second_reminder"));

@@ -431,6 +431,33 @@ impl RoutingService for RoutingGrpc {
         }))
     }
 
+    #[tracing::instrument(name = "SuggestDuplicates", skip_all)]
+    async fn suggest_duplicates(
+        &self,
+        request: Request<SuggestDuplicatesRequest>,
+    ) -> Result<Response<SuggestDuplicatesResponse>, Status> {
+        let principal = principal(&request)?;
+        if principal.role != OfficerRole::Admin {
+            return Err(Status::permission_denied(
+                "only the verification desk looks for duplicates",
+            ));
+        }
+        let model = self.find(&request.into_inner().tracking_id).await?;
+        let suggestions = crate::duplicates::suggest(&self.db, model.complaint_id)
+            .await
+            .map_err(unavailable)?
+            .into_iter()
+            .map(|s| DuplicateSuggestion {
+                tracking_id: s.tracking_id,
+                title: s.title,
+                state: s.state,
+                similarity: s.similarity,
+                submitted_at: Some(to_timestamp(s.submitted_at)),
+            })
+            .collect();
+        Ok(Response::new(SuggestDuplicatesResponse { suggestions }))
+    }
+
     #[tracing::instrument(name = "ListAuditLog", skip_all)]
     async fn list_audit_log(
         &self,

@@ -2,7 +2,9 @@
 
 pub mod case_store;
 pub mod clock;
+pub mod console;
 pub mod directory;
+pub mod duplicates;
 pub mod entity;
 pub mod grpc;
 pub mod migration;
@@ -27,6 +29,7 @@ use lapor_proto::routing::v1::routing_service_server::RoutingServiceServer;
 use serde::Deserialize;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
+use tonic::service::interceptor::InterceptedService;
 
 pub const SERVICE: &str = "routing";
 pub const DEFAULTS: &str = include_str!("defaults.toml");
@@ -112,14 +115,20 @@ pub async fn run(settings: Settings, listeners: Listeners, shutdown: Cancellatio
         replica: replica_name(),
     };
     core.spawn(Tier::Worker, |stop| scheduler.run(stop));
-    let service = RoutingServiceServer::with_interceptor(
-        grpc::RoutingGrpc {
-            db: core.db.clone(),
-            writer,
-            directory: seed.clone(),
-        },
+    // One RoutingService serves gRPC and, in-process, the officer console.
+    let routing = Arc::new(grpc::RoutingGrpc {
+        db: core.db.clone(),
+        writer,
+        directory: seed.clone(),
+    });
+    let service = InterceptedService::new(
+        RoutingServiceServer::from_arc(routing.clone()),
         lapor_platform::auth::interceptor(authenticator.clone()),
     );
+    let console = console::router(console::Console {
+        grpc: routing,
+        authenticator: authenticator.clone(),
+    });
     let policy = PolicyServiceServer::with_interceptor(
         policy_grpc::PolicyGrpc {
             db: core.db.clone(),
@@ -131,7 +140,7 @@ pub async fn run(settings: Settings, listeners: Listeners, shutdown: Cancellatio
     core.serve(
         |mut server| server.add_service(service).add_service(policy),
         "lapor.routing.v1.RoutingService",
-        axum::Router::new(),
+        console,
         listeners,
         shutdown,
     )

@@ -31,6 +31,11 @@ impl MigratorTrait for Migrator {
                  DROP COLUMN sla_due_at, DROP COLUMN complexity_tier; \
                  ALTER TABLE skpds DROP COLUMN work_days_per_week, DROP COLUMN zone, DROP COLUMN kabupaten_code;",
             }),
+            Box::new(SqlMigration {
+                name: "m20261128_000005_add_duplicate_search",
+                up: ADD_DUPLICATE_SEARCH,
+                down: "DROP INDEX cases_text_trgm; DROP INDEX cases_duplicate_scope;",
+            }),
         ]
     }
 }
@@ -200,4 +205,13 @@ const ADD_SLA_CALENDAR_AND_DEADLINES: &str = r#"
                 CREATE INDEX deadlines_pending ON deadlines (due_at)
                     WHERE fired_at IS NULL AND cancelled_at IS NULL;
                 CREATE INDEX deadlines_by_case ON deadlines (complaint_id, id);
+                "#;
+
+// Duplicate suggestions compare title and text by trigram similarity (pg_trgm, in
+// PostgreSQL's contrib). pg_trgm is a trusted extension since PostgreSQL 13, so routing's own
+// role, owning its database, may create it without superuser rights.
+const ADD_DUPLICATE_SEARCH: &str = r#"
+                CREATE EXTENSION IF NOT EXISTS pg_trgm;
+                CREATE INDEX cases_text_trgm ON cases USING gin ((title || ' ' || body) gin_trgm_ops);
+                CREATE INDEX cases_duplicate_scope ON cases (category_code, kabupaten_code, submitted_at);
                 "#;

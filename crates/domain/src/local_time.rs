@@ -1,0 +1,81 @@
+//! Instants as Kalsel officers read them: WITA (UTC+8) wall-clock time in Bahasa Indonesia.
+//! SLA deadlines are local midnights (the end of the last working day, see [`crate::calendar`]),
+//! so midnight is written as 24:00 of the day before: "Senin, 30 November 2026 24:00 WITA".
+//! E-mails and the officer console share these words.
+
+use crate::calendar::Zone;
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeDelta, Timelike, Utc};
+
+const DAYS: [&str; 7] = ["Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu"];
+const MONTHS: [&str; 12] = [
+    "Januari",
+    "Februari",
+    "Maret",
+    "April",
+    "Mei",
+    "Juni",
+    "Juli",
+    "Agustus",
+    "September",
+    "Oktober",
+    "November",
+    "Desember",
+];
+
+/// The WITA date and time, with local midnight as 24:00 of the previous day.
+fn wita(at: DateTime<Utc>) -> Option<(NaiveDate, u32, u32)> {
+    let local = at.with_timezone(&Zone::Wita.offset());
+    let (date, time) = (local.date_naive(), local.time());
+    if time == NaiveTime::MIN {
+        Some((date.checked_sub_signed(TimeDelta::days(1))?, 24, 0))
+    } else {
+        Some((date, time.hour(), time.minute()))
+    }
+}
+
+/// "Senin, 30 November 2026 24:00 WITA".
+pub fn long_time(at: DateTime<Utc>) -> String {
+    match wita(at) {
+        Some((date, hour, minute)) => format!(
+            "{}, {} {} {} {hour:02}:{minute:02} WITA",
+            DAYS[date.weekday().num_days_from_monday() as usize],
+            date.day(),
+            MONTHS[date.month0() as usize],
+            date.year(),
+        ),
+        None => "-".to_owned(),
+    }
+}
+
+/// "30-11-2026 24:00 WITA".
+pub fn short_time(at: DateTime<Utc>) -> String {
+    match wita(at) {
+        Some((date, hour, minute)) => format!("{} {hour:02}:{minute:02} WITA", date.format("%d-%m-%Y")),
+        None => "-".to_owned(),
+    }
+}
+
+/// An SLA stage name (`verification`, `follow_up`, `reply_window`) in words.
+pub fn stage_words(stage: &str) -> &str {
+    match stage {
+        "verification" => "verifikasi",
+        "follow_up" => "tindak lanjut",
+        "reply_window" => "tanggapan pelapor",
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn midnight_is_24_00_of_the_day_before() {
+        let midnight = Utc.with_ymd_and_hms(2026, 11, 30, 16, 0, 0).single().expect("valid");
+        assert_eq!(long_time(midnight), "Senin, 30 November 2026 24:00 WITA");
+        assert_eq!(short_time(midnight), "30-11-2026 24:00 WITA");
+        let morning = Utc.with_ymd_and_hms(2026, 11, 30, 1, 30, 0).single().expect("valid");
+        assert_eq!(long_time(morning), "Senin, 30 November 2026 09:30 WITA");
+    }
+}
