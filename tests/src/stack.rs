@@ -84,6 +84,7 @@ pub struct Stack {
     pub smtp: SmtpSink,
     running: HashMap<&'static str, Running>,
     _maildir: tempdir::TempDirGuard,
+    vhost_guard: rabbit::VhostGuard,
 }
 
 mod tempdir {
@@ -144,6 +145,7 @@ impl Stack {
         );
         let vhost = prefix.clone();
         rabbit::create_vhost(&vhost).await?;
+        let vhost_guard = rabbit::VhostGuard::new(&vhost);
         let maildir = std::env::temp_dir().join(format!("{prefix}_mail"));
         let smtp = SmtpSink::start(maildir.clone()).await?;
         let mut stack = Stack {
@@ -152,6 +154,7 @@ impl Stack {
             smtp,
             running: HashMap::new(),
             _maildir: tempdir::TempDirGuard(maildir),
+            vhost_guard,
         };
         // One at a time, routing before notification: both declare the SKPD queues, and
         // RabbitMQ 3.10 has been seen to wedge when the same quorum queues are created from
@@ -347,6 +350,7 @@ impl Stack {
                 .await?;
         }
         rabbit::delete_vhost(&self.vhost).await?;
+        self.vhost_guard.disarm();
         self.smtp.stop().await;
         Ok(())
     }

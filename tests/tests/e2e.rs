@@ -1358,6 +1358,20 @@ async fn calendar_and_sla_policy_edits_are_checked_audited_and_move_deadlines() 
     let waiting = wait_for_state(&stack, &manual, "submitted").await;
     assert_eq!(waiting.sla_stage, "verification");
     assert!(waiting.deadlines.iter().all(|d| d.working_days == 3));
+    // While it waits, the public status already shows when verification is due.
+    let verification_due = timestamp(waiting.sla_due_at.as_ref());
+    let intake = stack.intake().await.expect("client");
+    eventually("public expected date of verification", WAIT, || {
+        let mut intake = intake.clone();
+        let request = lapor_proto::intake::v1::GetComplaintStatusRequest {
+            tracking_id: manual.clone(),
+        };
+        async move {
+            let status = intake.get_complaint_status(request).await.expect("status").into_inner();
+            (status.expected_at.map(|at| timestamp(Some(&at))) == Some(verification_due)).then_some(())
+        }
+    })
+    .await;
     let status = routing
         .verify_case(authorized(
             VerifyCaseRequest {
@@ -1537,13 +1551,30 @@ impl Browser {
             .unwrap_or_else(|e| panic!("choose {value} in {css}: {e}"));
     }
 
+    /// Clicks a submit button and waits until the browser has left the old document, so the
+    /// next read sees the answer page, not the form.
     async fn click(&self, css: &str) {
+        let old_document = self.element("html").await;
         let target = self.element(css).await;
         target.click().await.unwrap_or_else(|e| panic!("click {css}: {e}"));
+        let deadline = std::time::Instant::now() + WAIT;
+        while old_document.tag_name().await.is_ok() {
+            assert!(std::time::Instant::now() < deadline, "{css} did not lead to a new page");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     async fn text(&self) -> String {
-        self.element("body").await.text().await.expect("page text")
+        // The new document may still be replacing its body: retry a stale read.
+        for _ in 0..50 {
+            if let Ok(body) = self.client.find(fantoccini::Locator::Css("body")).await
+                && let Ok(text) = body.text().await
+            {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("page text never readable");
     }
 
     async fn stop(mut self) {

@@ -111,6 +111,7 @@ impl Drop for Replica {
 struct Fixture {
     name: String,
     db: DatabaseConnection,
+    vhost_guard: rabbit::VhostGuard,
 }
 
 impl Fixture {
@@ -120,10 +121,11 @@ impl Fixture {
         exec(&admin, &format!("DROP DATABASE IF EXISTS {name}_routing WITH (FORCE)")).await;
         exec(&admin, &format!("CREATE DATABASE {name}_routing")).await;
         rabbit::create_vhost(&name).await.expect("vhost");
+        let vhost_guard = rabbit::VhostGuard::new(&name);
         let db = Database::connect(self_url(&format!("{name}_routing")))
             .await
             .expect("test db");
-        Fixture { name, db }
+        Fixture { name, db, vhost_guard }
     }
 
     fn url(&self) -> String {
@@ -152,7 +154,7 @@ impl Fixture {
         }
     }
 
-    async fn cleanup(self) {
+    async fn cleanup(mut self) {
         self.db.close().await.ok();
         let admin = Database::connect(self_url("postgres")).await.expect("postgres");
         exec(
@@ -161,6 +163,7 @@ impl Fixture {
         )
         .await;
         rabbit::delete_vhost(&self.name).await.expect("delete vhost");
+        self.vhost_guard.disarm();
     }
 }
 

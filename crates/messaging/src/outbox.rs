@@ -22,6 +22,8 @@ use uuid::Uuid;
 const BATCH_SIZE: i64 = 200;
 /// Polling is the guarantee; the in-process wake-up only shortens the wait.
 const POLL_INTERVAL: Duration = Duration::from_millis(500);
+/// How often the relay refreshes its backlog gauges.
+const GAUGE_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Handle for writing events; cheap to clone. `wake` tells the local relay there is work.
 #[derive(Clone, Default)]
@@ -106,7 +108,14 @@ impl OutboxRelay {
     pub async fn run(self, shutdown: CancellationToken) {
         let mut failures = 0u32;
         let mut channel: Option<Channel> = None;
+        let mut gauges_at = tokio::time::Instant::now();
         loop {
+            if gauges_at.elapsed() >= GAUGE_INTERVAL {
+                gauges_at = tokio::time::Instant::now();
+                if let Err(error) = self.record_backlog().await {
+                    tracing::debug!(%error, "outbox gauges not updated");
+                }
+            }
             let outcome = self.relay_once(&mut channel).await;
             let published_full_batch = match outcome {
                 Ok(count) => {
@@ -154,6 +163,28 @@ impl OutboxRelay {
         publisher::enable_confirms(&fresh).await?;
         *channel = Some(fresh.clone());
         Ok(fresh)
+    }
+
+    /// Sets `lapor_outbox_pending_events` (rows not yet published) and
+    /// `lapor_outbox_lag_seconds` (age of the oldest of them, 0 when none): an outbox that
+    /// grows or ages means the broker is unreachable or the relay cannot keep up.
+    async fn record_backlog(&self) -> Result<(), DbErr> {
+        let row = self
+            .db
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT count(*) AS pending, \
+                 coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8 AS lag \
+                 FROM outbox WHERE published_at IS NULL",
+            ))
+            .await?;
+        if let Some(row) = row {
+            let pending: i64 = row.try_get("", "pending")?;
+            let lag: f64 = row.try_get("", "lag")?;
+            metrics::gauge!("lapor_outbox_pending_events").set(pending as f64);
+            metrics::gauge!("lapor_outbox_lag_seconds").set(lag.max(0.0));
+        }
+        Ok(())
     }
 
     /// Claims one batch, publishes it, records the outcome per row. Returns rows claimed.

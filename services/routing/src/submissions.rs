@@ -5,20 +5,23 @@
 use crate::case_store::{self, AuditActor, CaseWriter, Change};
 use crate::clock;
 use crate::entity::case;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use lapor_domain::reference::Verification;
 use lapor_domain::routing_rules::dispose;
-use lapor_domain::workflow::{self, Action, Actor, Context};
+use lapor_domain::workflow::{self, Action, Actor, Case, Context};
 use lapor_domain::{CaseState, Directory};
-use lapor_messaging::envelope::{channel_name, from_timestamp, kind_name};
+use lapor_messaging::envelope::{channel_name, from_timestamp, kind_name, to_timestamp};
 use lapor_messaging::{DeliveryContext, EventHandler, HandlerError};
-use lapor_proto::events::v1::{EventEnvelope, event_envelope::Payload};
+use lapor_messaging::{OutgoingEvent, new_typed_envelope};
+use lapor_proto::events::v1::{CaseUpdated, EventEnvelope, event_envelope::Payload};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set};
 use std::sync::Arc;
 use uuid::Uuid;
 
 pub const QUEUE: &str = "routing.submissions";
+/// Event type of a case waiting for verification.
+pub const RECEIVED: &str = "complaint.received";
 
 pub fn binding_keys() -> Vec<String> {
     vec!["complaint.submitted".into()]
@@ -27,6 +30,42 @@ pub fn binding_keys() -> Vec<String> {
 pub struct Submissions {
     pub directory: Arc<Directory>,
     pub writer: CaseWriter,
+}
+
+impl Submissions {
+    /// `complaint.received`: the case exists and waits for verification, with the deadline of
+    /// its verification clock (the public status page's expected date).
+    async fn announce_received(
+        &self,
+        txn: &DatabaseTransaction,
+        complaint_id: Uuid,
+        case: &Case,
+        due: Option<DateTime<Utc>>,
+    ) -> Result<(), HandlerError> {
+        let update = CaseUpdated {
+            state: case.state.as_str().to_owned(),
+            version: case.version as i64,
+            category_code: case.category.clone(),
+            anonim: case.anonim,
+            rahasia: case.rahasia,
+            actor_role: "system".into(),
+            at: Some(to_timestamp(Utc::now())),
+            sla_due_at: due.map(to_timestamp),
+            ..Default::default()
+        };
+        let envelope = new_typed_envelope(
+            "routing",
+            RECEIVED,
+            complaint_id,
+            &case.tracking_id,
+            Payload::CaseUpdated(update),
+        );
+        self.writer
+            .outbox
+            .enqueue(txn, &OutgoingEvent::new(envelope, None))
+            .await?;
+        Ok(())
+    }
 }
 
 #[async_trait::async_trait]
@@ -89,16 +128,21 @@ impl EventHandler for Submissions {
             .ok_or_else(|| HandlerError::Transient("case vanished inside its transaction".into()))?;
         let before = case_store::to_workflow(&model);
         // The verification clock starts when the citizen submitted, not when routing got to it.
-        clock::start_new_case(txn, &self.writer.rules, complaint_id, &before, submitted_at).await?;
+        let verification_due =
+            clock::start_new_case(txn, &self.writer.rules, complaint_id, &before, submitted_at).await?;
         if self.directory.verification_of(&submitted.category_code) == Verification::Manual {
             tracing::info!(tracking_id = %event.tracking_id, "case waits for verification");
-            return Ok(());
+            return self
+                .announce_received(txn, complaint_id, &before, verification_due)
+                .await;
         }
         let disposition = dispose(&self.directory, &submitted.category_code, &submitted.kabupaten_code);
         if disposition.reason == "fallback" {
             // No rule for this category and place: an admin decides.
             tracing::info!(tracking_id = %event.tracking_id, "no routing rule matched, case waits for verification");
-            return Ok(());
+            return self
+                .announce_received(txn, complaint_id, &before, verification_due)
+                .await;
         }
         let action = Action::AutoDispose {
             skpd: disposition.skpd_code.clone(),

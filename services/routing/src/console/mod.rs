@@ -263,11 +263,21 @@ async fn render_case(
         .into_iter()
         .map(|s| (s.code, s.name))
         .collect();
+    let tiers: Vec<String> = crate::policy_store::sla_policy(&console.grpc.db)
+        .await
+        .map_err(|e| PageError::from_status(crate::grpc::unavailable(e), principal))?
+        .tiers
+        .into_keys()
+        .collect();
+    let choices = pages::Choices {
+        skpds: &skpds,
+        tiers: &tiers,
+    };
     Ok(pages::case(
         principal,
         &case,
         &audit,
-        &skpds,
+        &choices,
         problem,
         chrono::Utc::now(),
     ))

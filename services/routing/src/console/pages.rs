@@ -198,17 +198,23 @@ fn ladder(deadlines: &[Deadline]) -> Markup {
     }
 }
 
-fn skpd_select(action: &str, skpds: &[(String, String)]) -> Markup {
+/// What the disposition forms offer: the SKPDs and the complexity tiers in force.
+pub struct Choices<'a> {
+    pub skpds: &'a [(String, String)],
+    pub tiers: &'a [String],
+}
+
+fn skpd_select(action: &str, choices: &Choices<'_>) -> Markup {
     let (skpd_id, tier_id) = (format!("{action}-skpd"), format!("{action}-tier"));
     html! {
         label for=(skpd_id) { "SKPD tujuan" }
         select id=(skpd_id) name="skpd_code" required {
-            @for (code, name) in skpds { option value=(code) { (name) " (" (code) ")" } }
+            @for (code, name) in choices.skpds { option value=(code) { (name) " (" (code) ")" } }
         }
         label for=(tier_id) { "Kompleksitas (opsional)" }
         select id=(tier_id) name="complexity_tier" {
             option value="" { "Sesuai kebijakan SLA" }
-            @for tier in ["ringan", "sedang", "kompleks", "khusus"] { option value=(tier) { (tier) } }
+            @for tier in choices.tiers { option value=(tier) { (tier) } }
         }
     }
 }
@@ -216,12 +222,12 @@ fn skpd_select(action: &str, skpds: &[(String, String)]) -> Markup {
 /// One form per action the officer may take now; the hidden version makes a stale form fail
 /// with 409 instead of overwriting someone else's change. Control ids carry the action, so
 /// every label points at its own form's control.
-fn action_form(case: &Case, action: &str, skpds: &[(String, String)]) -> Markup {
+fn action_form(case: &Case, action: &str, choices: &Choices<'_>) -> Markup {
     let text_field = |label: &str| text_field(action, label);
     let field_id = |name: &str| format!("{action}-{name}");
     let (title, fields) = match action {
-        "verify" => ("Verifikasi dan disposisi", skpd_select(action, skpds)),
-        "redispose" => ("Disposisi ulang", skpd_select(action, skpds)),
+        "verify" => ("Verifikasi dan disposisi", skpd_select(action, choices)),
+        "redispose" => ("Disposisi ulang", skpd_select(action, choices)),
         "hold" => ("Tunda (tanya pelapor)", text_field("Pertanyaan untuk pelapor")),
         "not_authority" => ("Bukan wewenang", text_field("Instansi yang berwenang")),
         "archive" => (
@@ -272,7 +278,7 @@ pub fn case(
     principal: &Principal,
     case: &Case,
     audit: &[AuditEntry],
-    skpds: &[(String, String)],
+    choices: &Choices<'_>,
     problem: Option<&str>,
     now: DateTime<Utc>,
 ) -> Markup {
@@ -304,7 +310,7 @@ pub fn case(
             }
             @if !case.available_actions.is_empty() {
                 h2 { "Tindakan" }
-                @for action in &case.available_actions { (action_form(case, action, skpds)) }
+                @for action in &case.available_actions { (action_form(case, action, choices)) }
             }
             div class="card" {
                 h2 { "Riwayat" }
