@@ -1741,3 +1741,135 @@ async fn officer_console_in_headless_chromium() {
     browser.stop().await;
     stack.stop().await.expect("stack stops");
 }
+
+/// The public JSON API over real HTTP: submit, idempotent retry, public status with the
+/// deadline, the OpenAPI document, and every kind of bad input as a JSON error that stores
+/// nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn json_api_submits_reports_status_and_rejects_bad_input_as_json() {
+    use serde_json::{Value, json};
+    let stack = Stack::start(StackConfig::new("api")).await.expect("stack starts");
+    let base = format!("http://127.0.0.1:{}/api/v1", stack.http_port("intake"));
+    let http = reqwest::Client::new();
+    let intake_db = stack.db("intake").await.expect("db");
+    let stored = || count(&intake_db, "SELECT count(*) FROM complaints");
+    let valid = json!({
+        "title": "Jembatan kayu di Sungai Andai rapuh",
+        "body": "Papan jembatan banyak yang patah, anak sekolah melintas setiap pagi.",
+        "category_code": "infrastruktur.jalan-jembatan",
+        "kabupaten_code": "6371",
+        "location": "Sungai Andai",
+        "reporter": {"name": "Warga Uji", "phone": "0812-0000-2222", "email": "warga@example.id"}
+    });
+    let post = |body: Value, key: Option<&str>| {
+        let mut request = http.post(format!("{base}/complaints")).json(&body);
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        request.send()
+    };
+
+    let first = post(valid.clone(), Some("api-test-key-1")).await.expect("post");
+    assert_eq!(first.status(), 201);
+    let accepted: Value = first.json().await.expect("json");
+    let tracking_id = accepted["tracking_id"].as_str().expect("tracking id").to_owned();
+    assert_eq!(accepted["status_url"], format!("/api/v1/complaints/{tracking_id}"));
+    // The same key and content: the same complaint, 200, nothing new stored.
+    let again = post(valid.clone(), Some("api-test-key-1")).await.expect("post");
+    assert_eq!(again.status(), 200);
+    let replayed: Value = again.json().await.expect("json");
+    assert_eq!(
+        (replayed["tracking_id"].as_str(), replayed["replayed"].as_bool()),
+        (Some(tracking_id.as_str()), Some(true))
+    );
+    assert_eq!(stored().await, 1);
+
+    // The status follows routing: assigned, with the follow-up deadline.
+    let status: Value = eventually("assigned with a deadline", WAIT, || {
+        let request = http.get(format!("{base}/complaints/{tracking_id}")).send();
+        async move {
+            let status: Value = request.await.ok()?.json().await.ok()?;
+            (status["state"] == "assigned" && status["expected_at"].is_string()).then_some(status)
+        }
+    })
+    .await;
+    assert_eq!(status["state_label"], "Belum Ditindaklanjuti");
+    assert_eq!(status["title"], "Jembatan kayu di Sungai Andai rapuh");
+    let case = wait_for_state(&stack, &tracking_id, "assigned").await;
+    let expected: chrono::DateTime<chrono::Utc> = status["expected_at"]
+        .as_str()
+        .expect("expected_at")
+        .parse()
+        .expect("rfc3339");
+    assert_eq!(expected, timestamp(case.sla_due_at.as_ref()));
+
+    // Bad input: the right status, a JSON body naming the problem, nothing stored.
+    let mut other_content = valid.clone();
+    other_content["title"] = json!("Judul lain untuk kunci yang sama");
+    let mut no_title = valid.clone();
+    no_title.as_object_mut().expect("object").remove("title");
+    let mut unknown_category = valid.clone();
+    unknown_category["category_code"] = json!("tidak.ada");
+    let mut bad_phone = valid.clone();
+    bad_phone["reporter"]["phone"] = json!("12");
+    let mut bad_kind = valid.clone();
+    bad_kind["kind"] = json!("keluhan");
+    let mut extra_field = valid.clone();
+    extra_field["admin"] = json!(true);
+    for (body, key, status, code, field) in [
+        (
+            other_content,
+            Some("api-test-key-1"),
+            409,
+            "idempotency_key_reused",
+            None,
+        ),
+        (no_title, None, 422, "invalid_json", Some("title")),
+        (unknown_category, None, 400, "invalid_argument", Some("category_code")),
+        (bad_phone, None, 400, "invalid_argument", Some("reporter.phone")),
+        (bad_kind, None, 400, "invalid_argument", Some("kind")),
+        (extra_field, None, 422, "invalid_json", Some("admin")),
+    ] {
+        let response = post(body.clone(), key).await.expect("post");
+        assert_eq!(response.status(), status, "{body}");
+        let error: Value = response.json().await.expect("json error body");
+        assert_eq!(error["code"], code, "{error}");
+        if let Some(field) = field {
+            assert_eq!(error["field"], field, "{error}");
+        }
+        assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    let malformed = http
+        .post(format!("{base}/complaints"))
+        .header("content-type", "application/json")
+        .body("{\"title\": ")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(malformed.status(), 400);
+    assert_eq!(malformed.json::<Value>().await.expect("json")["code"], "invalid_json");
+    let huge = json!({"title": "x".repeat(70_000)});
+    let too_large = post(huge, None).await.expect("post");
+    assert_eq!(too_large.status(), 413);
+    assert_eq!(too_large.json::<Value>().await.expect("json")["code"], "body_too_large");
+    assert_eq!(stored().await, 1, "rejected requests store nothing");
+
+    for (path, status) in [("complaints/ZZZZZZZZZZ", 404), ("complaints/bukan-id", 400)] {
+        let response = http.get(format!("{base}/{path}")).send().await.expect("get");
+        assert_eq!(response.status(), status, "{path}");
+        assert!(response.json::<Value>().await.expect("json")["code"].is_string());
+    }
+
+    let openapi: Value = http
+        .get(format!("{base}/openapi.json"))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("openapi json");
+    assert!(openapi["openapi"].as_str().is_some_and(|v| v.starts_with("3.")));
+    assert!(openapi["paths"]["/api/v1/complaints"]["post"].is_object());
+    assert!(openapi["paths"]["/api/v1/complaints/{tracking_id}"]["get"].is_object());
+    stack.stop().await.expect("stack stops");
+}

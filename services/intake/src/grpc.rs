@@ -95,6 +95,7 @@ impl IntakeService for IntakeGrpc {
             state: found.public_state,
             submitted_at: Some(to_timestamp(found.submitted_at)),
             expected_at: found.expected_at.map(to_timestamp),
+            rahasia: found.rahasia,
         }))
     }
 }

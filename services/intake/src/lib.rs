@@ -1,5 +1,6 @@
 //! The intake service: where citizens' complaints enter LAPOR.
 
+pub mod api;
 pub mod entity;
 pub mod grpc;
 pub mod migration;
@@ -61,11 +62,13 @@ pub async fn run(settings: Settings, listeners: Listeners, shutdown: Cancellatio
         vault,
         outbox: core.outbox.clone(),
     });
-    let service = IntakeServiceServer::new(grpc::IntakeGrpc { submit }).max_decoding_message_size(64 * 1024);
+    // One IntakeService serves gRPC and, in-process, the JSON API.
+    let intake = Arc::new(grpc::IntakeGrpc { submit });
+    let service = IntakeServiceServer::from_arc(intake.clone()).max_decoding_message_size(64 * 1024);
     core.serve(
         |mut server| server.add_service(service),
         "lapor.intake.v1.IntakeService",
-        axum::Router::new(),
+        api::router(intake),
         listeners,
         shutdown,
     )
