@@ -947,6 +947,16 @@ async fn authorization_matrix_over_every_officer_rpc() {
 /// Sets the due time of a case's pending timers of `steps` to the database's now: the test
 /// stands in for the passing working days; the scheduler still decides by the DB clock.
 async fn make_due(db: &DatabaseConnection, tracking_id: &str, steps: &[&str]) {
+    if steps.contains(&"auto_close") {
+        // The auto-close timer is the reply window's deadline: end the window first, so the
+        // scheduler never sees the timer due while the window is still open.
+        db.execute_raw(Statement::from_string(
+            DbBackend::Postgres,
+            format!("UPDATE cases SET sla_due_at = now() WHERE tracking_id = '{tracking_id}'"),
+        ))
+        .await
+        .expect("end the reply window");
+    }
     let steps: Vec<String> = steps.iter().map(|s| format!("'{s}'")).collect();
     db.execute_raw(Statement::from_string(
         DbBackend::Postgres,
@@ -1123,6 +1133,24 @@ async fn sla_clock_escalates_once_per_step_and_auto_closes() {
     assert!(provincial.cancelled_at.is_some() && provincial.fired_at.is_none());
     let auto_close = followed.deadlines.last().expect("auto-close timer");
     assert_eq!((auto_close.step.as_str(), auto_close.working_days), ("auto_close", 10));
+
+    // An admin's correction inside the window keeps the clock (and the close) going.
+    let edited = routing
+        .edit_case(authorized(
+            lapor_proto::routing::v1::EditCaseRequest {
+                case: Some(CaseRef {
+                    tracking_id: tracking_id.clone(),
+                    expected_version: followed.version,
+                }),
+                title: Some("Ambulans puskesmas tidak datang saat dipanggil".into()),
+                ..Default::default()
+            },
+            &admin,
+        ))
+        .await
+        .expect("edit inside the reply window")
+        .into_inner();
+    assert_eq!(edited.sla_due_at, followed.sla_due_at);
 
     // No reply within the window: the system closes the case.
     make_due(&routing_db, &tracking_id, &["auto_close"]).await;

@@ -11,6 +11,26 @@ use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, Statement}
 use std::collections::HashMap;
 use uuid::Uuid;
 
+/// Advisory lock key: calendar edits take it exclusively, clock starts shared.
+pub const CALENDAR_LOCK: &str = "lapor.calendar";
+
+/// Locks every case with a running clock, in one order, then takes the calendar lock
+/// exclusively: the same order a transition follows (its case row, then the shared calendar
+/// lock), so an edit and a transition never wait on each other in a cycle.
+pub async fn lock_for_calendar_edit(txn: &DatabaseTransaction) -> Result<(), DbErr> {
+    txn.execute_raw(Statement::from_string(
+        DbBackend::Postgres,
+        "SELECT complaint_id FROM cases WHERE sla_stage IS NOT NULL ORDER BY complaint_id FOR UPDATE",
+    ))
+    .await?;
+    txn.execute_raw(Statement::from_string(
+        DbBackend::Postgres,
+        format!("SELECT pg_advisory_xact_lock(hashtext('{CALENDAR_LOCK}'))"),
+    ))
+    .await?;
+    Ok(())
+}
+
 /// What planning a clock needs besides the database: the ladder from configuration and the
 /// verification desk, whose calendar the verification stage runs on.
 #[derive(Debug, Clone)]
@@ -67,16 +87,24 @@ pub async fn on_transition(
     );
     match change {
         ClockChange::Keep => {
-            let row = txn
+            let due: Option<DateTime<Utc>> = match txn
                 .query_one_raw(Statement::from_sql_and_values(
                     DbBackend::Postgres,
                     "SELECT sla_due_at FROM cases WHERE complaint_id = $1",
                     [complaint_id.into()],
                 ))
-                .await?;
-            match row {
-                Some(row) => row.try_get("", "sla_due_at"),
-                None => Ok(None),
+                .await?
+            {
+                Some(row) => row.try_get("", "sla_due_at")?,
+                None => None,
+            };
+            match (due, SlaStage::for_state(after.state)) {
+                // A case from before clocks existed: its clock starts with its next step.
+                (None, Some(stage)) => {
+                    let now = db_now(txn).await?;
+                    start(txn, rules, complaint_id, stage, after, now).await.map(Some)
+                }
+                (due, _) => Ok(due),
             }
         }
         ClockChange::Stop => {
@@ -137,6 +165,13 @@ async fn start(
     let working_days = sla_policy(txn)
         .await?
         .working_days(stage, &case.category, holder, tier.as_deref());
+    // Shared with other clocks, exclusive against a calendar edit: a clock is planned either
+    // before an edit (and recomputed by it) or after it (on the new calendar).
+    txn.execute_raw(Statement::from_string(
+        DbBackend::Postgres,
+        format!("SELECT pg_advisory_xact_lock_shared(hashtext('{CALENDAR_LOCK}'))"),
+    ))
+    .await?;
     let calendar = Calendars::load(txn).await?.of(holder);
     let clock = sla::plan(stage, now, working_days, &calendar, &rules.ladder).map_err(calendar_error)?;
     for timer in &clock.timers {

@@ -3,7 +3,7 @@
 //! recompute pending deadlines in the same transaction, serialised by an advisory lock so two
 //! admins' edits cannot interleave.
 
-use crate::clock::{ClockRules, recompute_pending};
+use crate::clock::{ClockRules, lock_for_calendar_edit, recompute_pending};
 use crate::grpc::unavailable;
 use crate::policy_store;
 use chrono::NaiveDate;
@@ -79,7 +79,7 @@ impl PolicyGrpc {
         admin_only(principal)?;
         let txn = self.db.begin().await.map_err(unavailable)?;
         let outcome = async {
-            exec(&txn, "SELECT pg_advisory_xact_lock(hashtext('lapor.calendar'))").await?;
+            lock_for_calendar_edit(&txn).await.map_err(unavailable)?;
             apply(&txn).await?;
             policy_store::audit(&txn, &actor(principal), action, detail)
                 .await
@@ -172,13 +172,6 @@ impl PolicyGrpc {
             }
         }
     }
-}
-
-async fn exec(txn: &DatabaseTransaction, sql: &str) -> Result<(), Status> {
-    txn.execute_raw(Statement::from_string(DbBackend::Postgres, sql))
-        .await
-        .map_err(unavailable)?;
-    Ok(())
 }
 
 async fn exec_values(txn: &DatabaseTransaction, sql: &str, values: Vec<sea_orm::Value>) -> Result<u64, Status> {

@@ -117,7 +117,8 @@ impl Scheduler {
         }
     }
 
-    /// Claims and fires one batch of due timers; returns how many it claimed.
+    /// Claims and fires one batch of due timers; returns how many fired (timers of cases an
+    /// officer holds locked wait for a later tick and do not count, so the loop never spins).
     pub async fn tick(&self) -> Result<usize, DbErr> {
         let txn = self.db.begin().await?;
         let rows = txn
@@ -133,11 +134,11 @@ impl Scheduler {
                 [(self.settings.batch_size.max(1) as i64).into()],
             ))
             .await?;
-        let claimed = rows.len();
-        if claimed == 0 {
+        if rows.is_empty() {
             txn.commit().await?;
             return Ok(0);
         }
+        let mut fired_count = 0;
         let now = crate::clock::db_now(&txn).await?;
         for row in &rows {
             let timer = DueTimer::from_row(row)?;
@@ -148,6 +149,7 @@ impl Scheduler {
                 Fired::Done
             };
             if let Fired::Done = fired {
+                fired_count += 1;
                 let lag = (now - timer.due_at).num_milliseconds().max(0) as f64 / 1000.0;
                 metrics::histogram!("lapor_routing_deadline_fire_lag_seconds").record(lag);
                 metrics::counter!("lapor_routing_deadlines_fired_total", "step" => timer.step.clone()).increment(1);
@@ -155,7 +157,7 @@ impl Scheduler {
         }
         txn.commit().await?;
         self.writer.outbox.notify_committed();
-        Ok(claimed)
+        Ok(fired_count)
     }
 
     async fn mark_fired(&self, txn: &DatabaseTransaction, id: i64) -> Result<(), DbErr> {
@@ -214,13 +216,18 @@ impl Scheduler {
         };
         self.mark_fired(txn, timer.id).await?;
         let before = case_store::to_workflow(&model);
-        if before.state != CaseState::FollowedUp || model.version != timer.case_version {
-            // A transition that moved the case on cancels its timers; this one slipped past.
+        // Edits and ratings inside the window raise the version but keep the clock, so the
+        // version is not compared: a transition that ends the window cancels this timer.
+        if before.state != CaseState::FollowedUp {
             tracing::warn!(tracking_id = %timer.tracking_id, "auto-close timer of a case that moved on");
             return Ok(Fired::Done);
         }
+        let now = crate::clock::db_now(txn).await?;
+        let context = Context {
+            reply_window_open: model.sla_due_at.is_some_and(|due| now < due),
+        };
         let action = Action::AutoClose;
-        let transition = match workflow::apply(&before, &Actor::System, &action, &Context::default()) {
+        let transition = match workflow::apply(&before, &Actor::System, &action, &context) {
             Ok(transition) => transition,
             Err(error) => {
                 tracing::error!(%error, tracking_id = %timer.tracking_id, "auto-close refused by the workflow");

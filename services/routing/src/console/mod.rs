@@ -130,9 +130,11 @@ fn as_officer<T>(message: T, principal: &Principal) -> tonic::Request<T> {
 async fn home(Officer(principal): Officer) -> Redirect {
     match (&principal.role, &principal.skpd) {
         (OfficerRole::Admin, _) => Redirect::to("/console/queue"),
-        (_, Some(skpd)) => Redirect::to(&format!("/console/inbox/{skpd}")),
+        (_, Some(skpd)) if lapor_domain::reference::is_valid_skpd_code(skpd) => {
+            Redirect::to(&format!("/console/inbox/{skpd}"))
+        }
         // A pimpinan has no SKPD inbox; the verification desk shows the province's intake.
-        (_, None) => Redirect::to("/console/queue"),
+        _ => Redirect::to("/console/queue"),
     }
 }
 
@@ -307,7 +309,12 @@ async fn act(
     Form(form): Form<ActionForm>,
 ) -> Response {
     match perform(&console, &principal, &tracking_id, form).await {
-        Ok(()) => Redirect::to(&format!("/console/cases/{tracking_id}")).into_response(),
+        // The action succeeded, so the id is a valid one; redirect to its normal form (a raw
+        // path value could make an invalid Location header).
+        Ok(()) => {
+            let id = lapor_domain::tracking_id::normalize(&tracking_id).unwrap_or_default();
+            Redirect::to(&format!("/console/cases/{id}")).into_response()
+        }
         Err(status) => {
             // The page again, with the problem on top and nothing changed.
             let error = PageError::from_status(status, &principal);
