@@ -16,6 +16,10 @@ export LAPOR__VAULT__KEY="${LAPOR__VAULT__KEY:-$(cat var/dev-vault.key)}"
 # The development JWT signing secret; `laporctl token` reads the same file.
 if [ ! -s var/dev-auth.secret ]; then head -c 48 /dev/urandom | base64 | tr -d '\n/+=' > var/dev-auth.secret; fi
 export LAPOR__AUTH__DEV_SECRET="${LAPOR__AUTH__DEV_SECRET:-$(cat var/dev-auth.secret)}"
+# The secret notification presents to intake to read reporters' contacts for messages.
+if [ ! -s var/dev-service.token ]; then head -c 32 /dev/urandom | base64 | tr -d '\n/+=' > var/dev-service.token; fi
+export LAPOR__INTERNAL__SERVICE_TOKEN="${LAPOR__INTERNAL__SERVICE_TOKEN:-$(cat var/dev-service.token)}"
+export LAPOR__INTAKE__SERVICE_TOKEN="$LAPOR__INTERNAL__SERVICE_TOKEN"
 export LAPOR_CONFIG_DIR="$root/deploy/config"
 
 pids=()
@@ -31,6 +35,9 @@ stop() {
 trap stop INT TERM
 
 deploy/scripts/smtp-sink.sh "$root/var/mail" 2525 >var/log/smtp-sink.log 2>&1 &
+pids+=($!)
+# The SMSC simulator: notification binds to it over SMPP; every SMS lands in var/log/smsc.log.
+target/release/lapor-smsc-sim 127.0.0.1:2775 </dev/null >var/log/smsc.log 2>&1 &
 pids+=($!)
 for service in intake routing notification analytics; do
   "target/release/lapor-$service" >"var/log/$service.log" 2>&1 &
@@ -59,19 +66,23 @@ LAPOR is running with the Kalimantan Selatan seed data.
   logs   var/log/<service>.log
   e-mail every message is delivered over SMTP to a local sink on 127.0.0.1:2525 and stored
          as one file per message in var/mail/new/
+  sms    every SMS goes over SMPP to the SMSC simulator on 127.0.0.1:2775, one JSON line per
+         message in var/log/smsc.log
 
 Submit a complaint and follow it:
 
   target/release/laporctl submit --title "Lampu jalan mati" --body "Sudah seminggu gelap" \\
       --category infrastruktur.jalan-jembatan --kabupaten 6371 --email warga@example.id
   target/release/laporctl status <tracking-id>
-  target/release/laporctl deliveries --tracking-id <tracking-id>
   grep -l <tracking-id> var/mail/new/*
+  grep <tracking-id> var/log/smsc.log
   target/release/laporctl summary
 
 Act as officers (development tokens signed with var/dev-auth.secret):
 
   export LAPOR_TOKEN=\$(target/release/laporctl token --role admin)
+  target/release/laporctl deliveries list --tracking-id <tracking-id>
+  target/release/laporctl dead-letters list
   target/release/laporctl queue                       # cases waiting for verification
   target/release/laporctl act <tracking-id> verify dinkes
   export LAPOR_TOKEN=\$(target/release/laporctl token --role penghubung --skpd dinkes)

@@ -2,6 +2,7 @@
 //! RabbitMQ, each stack with its own vhost and databases, and a real SMTP server process.
 
 pub mod mailbox;
+pub mod process;
 pub mod rabbit;
 pub mod stack;
 

@@ -30,10 +30,16 @@ fn repo_root() -> PathBuf {
 
 impl SmtpSink {
     pub async fn start(maildir: PathBuf) -> anyhow::Result<Self> {
+        Self::start_with(maildir, &[]).await
+    }
+
+    /// With extra options for the sink, e.g. `["--fail-every", "10"]` (see smtp_sink.py).
+    pub async fn start_with(maildir: PathBuf, options: &[&str]) -> anyhow::Result<Self> {
         let port = free_port();
         let child = Command::new(repo_root().join("deploy/scripts/smtp-sink.sh"))
             .arg(&maildir)
             .arg(port.to_string())
+            .args(options)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true)

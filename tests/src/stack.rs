@@ -54,6 +54,38 @@ pub fn authorized<T>(message: T, token: &str) -> tonic::Request<T> {
     request
 }
 
+/// Shared by intake and notification for reporter-contact lookups.
+pub const TEST_SERVICE_TOKEN: &str = "test-internal-service-token";
+
+/// The vendor TLV the simulator and notification agree on for idempotency keys.
+pub const SMS_IDEMPOTENCY_TLV: u16 = 0x1401;
+
+pub fn smsc_config() -> lapor_smpp::sim::SmscConfig {
+    lapor_smpp::sim::SmscConfig {
+        system_id: "lapor".into(),
+        password: "lapor".into(),
+        faults: lapor_smpp::sim::Faults::default(),
+        idempotency_tlv: Some(SMS_IDEMPOTENCY_TLV),
+    }
+}
+
+pub fn smpp_settings(addr: std::net::SocketAddr) -> lapor_notification::channels::smpp::SmppSettings {
+    lapor_notification::channels::smpp::SmppSettings {
+        addr: addr.to_string(),
+        system_id: "lapor".into(),
+        password: "lapor".into(),
+        system_type: String::new(),
+        bind: "transceiver".into(),
+        source_addr: "1708".into(),
+        window: 10,
+        max_per_second: 200,
+        enquire_link_seconds: 30,
+        response_timeout_ms: 5_000,
+        idempotency_tlv: Some(SMS_IDEMPOTENCY_TLV),
+        max_segments: 6,
+    }
+}
+
 static STACK_COUNTER: AtomicU32 = AtomicU32::new(0);
 
 pub struct StackConfig {
@@ -82,6 +114,8 @@ pub struct Stack {
     pub prefix: String,
     pub vhost: String,
     pub smtp: SmtpSink,
+    /// The SMSC simulator: a real SMPP peer on loopback that notification binds to.
+    pub smsc: lapor_smpp::sim::Smsc,
     running: HashMap<&'static str, Running>,
     _maildir: tempdir::TempDirGuard,
     vhost_guard: rabbit::VhostGuard,
@@ -148,10 +182,12 @@ impl Stack {
         let vhost_guard = rabbit::VhostGuard::new(&vhost);
         let maildir = std::env::temp_dir().join(format!("{prefix}_mail"));
         let smtp = SmtpSink::start(maildir.clone()).await?;
+        let smsc = lapor_smpp::sim::Smsc::start("127.0.0.1:0", smsc_config()).await?;
         let mut stack = Stack {
             prefix,
             vhost,
             smtp,
+            smsc,
             running: HashMap::new(),
             _maildir: tempdir::TempDirGuard(maildir),
             vhost_guard,
@@ -201,6 +237,9 @@ impl Stack {
                         key_id: "test".into(),
                         key: TEST_VAULT_KEY.into(),
                     },
+                    internal: lapor_intake::InternalSettings {
+                        service_token: TEST_SERVICE_TOKEN.into(),
+                    },
                 };
                 tokio::spawn(lapor_intake::run(settings, listeners, token))
             }
@@ -230,17 +269,47 @@ impl Stack {
                     grpc: any.clone(),
                     http: any,
                     seed,
-                    smtp: lapor_notification::mailer::SmtpSettings {
+                    auth: auth_settings(),
+                    smtp: lapor_notification::channels::email::SmtpSettings {
                         host: "127.0.0.1".into(),
                         port: self.smtp.port,
-                        security: lapor_notification::mailer::SmtpSecurity::None,
+                        security: lapor_notification::channels::email::SmtpSecurity::None,
                         username: String::new(),
                         password: String::new(),
                         from: "LAPOR Test <no-reply@lapor.test>".into(),
                         message_id_domain: "lapor.test".into(),
                     },
+                    sms: lapor_notification::channels::SmsSettings::Smpp(smpp_settings(self.smsc.local_addr())),
+                    templates: lapor_notification::TemplateSettings {
+                        dir: repo_root().join("deploy/templates"),
+                        reload_seconds: 10,
+                    },
+                    delivery: lapor_notification::sender::DeliverySettings {
+                        batch_size: 50,
+                        concurrency: 8,
+                        lease_seconds: 5,
+                        max_attempts: 8,
+                        poll_interval_ms: 200,
+                    },
+                    // No quiet hours: tests run at any hour of the WITA night.
+                    quiet_hours: lapor_notification::quiet_hours::QuietHoursSettings {
+                        start: "00:00".into(),
+                        end: "00:00".into(),
+                        urgent_levels: Vec::new(),
+                    },
                     console: lapor_notification::ConsoleSettings {
                         url: "http://127.0.0.1:8081".into(),
+                    },
+                    // Intake starts before notification, so its port is known here.
+                    intake: lapor_notification::contacts::IntakeSettings {
+                        url: format!(
+                            "http://127.0.0.1:{}",
+                            self.running.get("intake").map(|r| r.grpc_port).unwrap_or(0)
+                        ),
+                        service_token: TEST_SERVICE_TOKEN.into(),
+                    },
+                    reporters: lapor_notification::ReporterSettings {
+                        status_url: "http://127.0.0.1:8080/status".into(),
                     },
                 };
                 tokio::spawn(lapor_notification::run(settings, listeners, token))

@@ -76,6 +76,35 @@ fn penghubung_emails(directory: &Directory, skpd: &str) -> BTreeSet<String> {
         .collect()
 }
 
+fn penghubung_phones(directory: &Directory, skpd: &str) -> BTreeSet<String> {
+    directory
+        .officers_of(skpd, OfficerRole::Penghubung)
+        .map(|o| o.phone.clone())
+        .collect()
+}
+
+/// SMS the simulator received that name `tracking_id`.
+fn sms_about(stack: &Stack, tracking_id: &str) -> Vec<lapor_smpp::sim::ReceivedSms> {
+    stack
+        .smsc
+        .received()
+        .into_iter()
+        .filter(|m| m.text.contains(tracking_id))
+        .collect()
+}
+
+/// The reporter of every complaint the flow submits (see `complaint`).
+const REPORTER_EMAIL: &str = "warga.uji@example.id";
+const REPORTER_PHONE_DIGITS: &str = "6281200001111";
+
+/// Mails about `tracking_id` to anyone but the reporter.
+fn officer_mails_about(stack: &Stack, tracking_id: &str) -> Vec<lapor_e2e::mailbox::ReceivedMail> {
+    mails_about(stack, tracking_id)
+        .into_iter()
+        .filter(|m| !m.rcpt_to.contains(&REPORTER_EMAIL.to_owned()))
+        .collect()
+}
+
 fn mails_about(stack: &Stack, tracking_id: &str) -> Vec<lapor_e2e::mailbox::ReceivedMail> {
     stack
         .smtp
@@ -178,7 +207,7 @@ async fn submit_and_follow(stack: &Stack, request: SubmitComplaintRequest, expec
     );
     let expected = penghubung_emails(&directory(), expected_skpd);
     eventually("liaison officers' e-mail", WAIT, || {
-        let got = mails_about(stack, &tracking_id).len();
+        let got = officer_mails_about(stack, &tracking_id).len();
         std::future::ready((got >= expected.len()).then_some(()))
     })
     .await;
@@ -240,7 +269,7 @@ async fn complaint_flows_from_intake_to_officers_mailbox_and_analytics() {
     wait_for_state(&stack, &manual, "assigned").await;
     let expected = penghubung_emails(&directory, "diskominfo");
     eventually("diskominfo liaison officers' e-mail", WAIT, || {
-        std::future::ready((mails_about(&stack, &manual).len() >= expected.len()).then_some(()))
+        std::future::ready((officer_mails_about(&stack, &manual).len() >= expected.len()).then_some(()))
     })
     .await;
     tracked.push((manual, "diskominfo"));
@@ -249,7 +278,7 @@ async fn complaint_flows_from_intake_to_officers_mailbox_and_analytics() {
     let notification_db = stack.db("notification").await.expect("db");
     for (tracking_id, skpd) in &tracked {
         // Exactly one e-mail per liaison officer, each carrying the tracking id.
-        let mails = mails_about(&stack, tracking_id);
+        let mails = officer_mails_about(&stack, tracking_id);
         let recipients: Vec<String> = mails.iter().flat_map(|m| m.rcpt_to.clone()).collect();
         let unique: BTreeSet<String> = recipients.iter().cloned().collect();
         assert_eq!(
@@ -258,6 +287,52 @@ async fn complaint_flows_from_intake_to_officers_mailbox_and_analytics() {
             "a liaison officer got {tracking_id} twice"
         );
         assert_eq!(unique, penghubung_emails(&directory, skpd));
+        // And one SMS per liaison officer's phone, sent to the SMSC in E.164 form.
+        let texts = eventually("liaison officers' sms", WAIT, || {
+            let texts: Vec<_> = sms_about(&stack, tracking_id)
+                .into_iter()
+                .filter(|m| !m.destination.ends_with(REPORTER_PHONE_DIGITS))
+                .collect();
+            std::future::ready((texts.len() >= penghubung_phones(&directory, skpd).len()).then_some(texts))
+        })
+        .await;
+        let phones: Vec<String> = texts
+            .iter()
+            .map(|m| format!("+{}", m.destination.trim_start_matches('+')))
+            .collect();
+        let unique_phones: BTreeSet<String> = phones.iter().cloned().collect();
+        assert_eq!(
+            phones.len(),
+            unique_phones.len(),
+            "a liaison officer got {tracking_id} twice by sms"
+        );
+        assert_eq!(unique_phones, penghubung_phones(&directory, skpd));
+        // The reporter heard twice on each channel: the tracking id on receipt, then the
+        // disposition to the SKPD, with a link to the public status page.
+        let reporter_mails = eventually("the reporter's e-mails", WAIT, || {
+            let mails: Vec<_> = mails_about(&stack, tracking_id)
+                .into_iter()
+                .filter(|m| m.rcpt_to.contains(&REPORTER_EMAIL.to_owned()))
+                .collect();
+            std::future::ready((mails.len() >= 2).then_some(mails))
+        })
+        .await;
+        assert_eq!(reporter_mails.len(), 2, "receipt and disposition, once each");
+        assert!(
+            reporter_mails
+                .iter()
+                .any(|m| m.raw.contains(&format!("/status/{tracking_id}"))),
+            "the reporter's mail links the status page"
+        );
+        let reporter_sms = eventually("the reporter's sms", WAIT, || {
+            let texts: Vec<_> = sms_about(&stack, tracking_id)
+                .into_iter()
+                .filter(|m| m.destination.ends_with(REPORTER_PHONE_DIGITS))
+                .collect();
+            std::future::ready((texts.len() >= 2).then_some(texts))
+        })
+        .await;
+        assert_eq!(reporter_sms.len(), 2, "{reporter_sms:?}");
 
         // The assignment was published to the SKPD's routing key and consumed from its queue.
         let assigned = outbox_rows(&routing_db, "complaint.assigned", tracking_id).await;
@@ -281,21 +356,38 @@ async fn complaint_flows_from_intake_to_officers_mailbox_and_analytics() {
             .notification()
             .await
             .expect("client")
-            .list_deliveries(ListDeliveriesRequest {
-                tracking_id: tracking_id.clone(),
-                ..Default::default()
-            })
+            .list_deliveries(authorized(
+                ListDeliveriesRequest {
+                    tracking_id: tracking_id.clone(),
+                    ..Default::default()
+                },
+                &token(OfficerRole::Admin, None),
+            ))
             .await
             .expect("deliveries")
             .into_inner()
             .deliveries;
-        assert_eq!(deliveries.len(), unique.len());
-        assert!(deliveries.iter().all(|d| d.state == "SENT"), "{deliveries:?}");
+        assert_eq!(
+            deliveries.len(),
+            unique.len() * 2 + 4,
+            "e-mail and sms per officer, and two of each to the reporter"
+        );
+        assert!(
+            deliveries
+                .iter()
+                .filter(|d| d.recipient_id == "reporter")
+                .all(|d| d.address.is_empty()),
+            "no reporter address is stored in notification"
+        );
+        assert!(
+            deliveries.iter().all(|d| d.state == "SENT" || d.state == "DELIVERED"),
+            "{deliveries:?}"
+        );
     }
 
     let total = eventually("analytics counts", WAIT, || async {
         let s = summary(&stack).await;
-        (s.complaints_total == 3 && s.notifications_sent == 6).then_some(s)
+        (s.complaints_total == 3 && s.notifications_sent == 24).then_some(s)
     })
     .await;
     for (_, skpd) in &tracked {
@@ -362,7 +454,7 @@ async fn complaint_flows_from_intake_to_officers_mailbox_and_analytics() {
         1
     );
     assert_eq!(
-        mails_about(&stack, &first_tracking).len(),
+        officer_mails_about(&stack, &first_tracking).len(),
         penghubung_emails(&directory, first_skpd).len()
     );
     assert_eq!(
@@ -371,7 +463,8 @@ async fn complaint_flows_from_intake_to_officers_mailbox_and_analytics() {
             &format!("SELECT count(*) FROM deliveries WHERE tracking_id = '{first_tracking}'")
         )
         .await,
-        penghubung_emails(&directory, first_skpd).len() as i64
+        // E-mail and SMS per liaison officer, and the reporter's two of each.
+        penghubung_emails(&directory, first_skpd).len() as i64 * 2 + 4
     );
     assert!(!sentinel.is_empty());
     eventually("analytics after duplicates", WAIT, || async {
@@ -617,6 +710,24 @@ async fn case_workflow_is_scoped_audited_and_safe_under_concurrency() {
         .expect("close")
         .into_inner();
     assert_eq!(closed.state, "closed");
+
+    // The reporter heard of each step meant for them: receipt, disposition, the follow-up
+    // to reply to, and the close; nothing of the officers' internal steps.
+    let reporter_mails = eventually("the reporter's four e-mails", WAIT, || {
+        let mails: Vec<_> = mails_about(&stack, &tracking_id)
+            .into_iter()
+            .filter(|m| m.rcpt_to.contains(&REPORTER_EMAIL.to_owned()))
+            .collect();
+        std::future::ready((mails.len() >= 4).then_some(mails))
+    })
+    .await;
+    assert_eq!(reporter_mails.len(), 4);
+    assert!(
+        reporter_mails
+            .iter()
+            .all(|m| !m.raw.contains("Stok obat sudah dikirim")),
+        "officer text never travels in events, so never in these messages"
+    );
 
     // Every step is in the audit log, with who did it.
     let audit = routing

@@ -7,53 +7,20 @@ use lapin::options::{BasicAckOptions, BasicConsumeOptions, QueueBindOptions, Que
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties};
 use lapor_domain::reference::OfficerRole;
+use lapor_e2e::process::{ProcessFixture, dev_token, exec, free_port, log_sink, scalar, service_binary};
 use lapor_e2e::rabbit;
 use lapor_e2e::stack::{authorized, repo_root};
-use lapor_platform::auth::{AuthSettings, Principal};
 use lapor_proto::events::v1::{EventEnvelope, event_envelope::Payload};
 use lapor_proto::routing::v1::routing_service_client::RoutingServiceClient;
 use lapor_proto::routing::v1::{CaseRef, PostFollowUpRequest};
 use prost::Message;
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 const DEV_SECRET: &str = "scheduler-test-secret-0123456789abcdef";
-
-fn routing_binary() -> PathBuf {
-    // target/<profile>/deps/scheduler-<hash> → target/<profile>/lapor-routing
-    let exe = std::env::current_exe().expect("test binary path");
-    let binary = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .map(|profile| profile.join("lapor-routing"))
-        .expect("target directory");
-    assert!(
-        binary.exists(),
-        "{} is missing: build the workspace first (make test does)",
-        binary.display()
-    );
-    binary
-}
-
-/// Replica logs reach the test output only with TEST_LOG=1.
-fn log_sink() -> Stdio {
-    if std::env::var("TEST_LOG").is_ok() {
-        Stdio::inherit()
-    } else {
-        Stdio::null()
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
 
 /// One routing process with its own ports, on the shared test database and vhost.
 struct Replica {
@@ -68,12 +35,12 @@ impl Replica {
         let mut command = match clock_ahead {
             Some(offset) => {
                 let mut c = Command::new("faketime");
-                c.arg("-f").arg(offset).arg(routing_binary());
+                c.arg("-f").arg(offset).arg(service_binary("lapor-routing"));
                 // Only the wall clock: tokio's timers keep the real monotonic clock.
                 c.env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
                 c
             }
-            None => Command::new(routing_binary()),
+            None => Command::new(service_binary("lapor-routing")),
         };
         let child = command
             .current_dir(repo_root())
@@ -105,85 +72,6 @@ impl Drop for Replica {
     fn drop(&mut self) {
         self.kill();
     }
-}
-
-/// A database and vhost of their own, removed at the end.
-struct Fixture {
-    name: String,
-    db: DatabaseConnection,
-    vhost_guard: rabbit::VhostGuard,
-}
-
-impl Fixture {
-    async fn new(label: &str) -> Fixture {
-        let name = format!("lapor_test_{label}_{}", std::process::id());
-        let admin = Database::connect(self_url("postgres")).await.expect("postgres");
-        exec(&admin, &format!("DROP DATABASE IF EXISTS {name}_routing WITH (FORCE)")).await;
-        exec(&admin, &format!("CREATE DATABASE {name}_routing")).await;
-        rabbit::create_vhost(&name).await.expect("vhost");
-        let vhost_guard = rabbit::VhostGuard::new(&name);
-        let db = Database::connect(self_url(&format!("{name}_routing")))
-            .await
-            .expect("test db");
-        Fixture { name, db, vhost_guard }
-    }
-
-    fn url(&self) -> String {
-        self_url(&format!("{}_routing", self.name))
-    }
-
-    async fn wait_for_schema(&self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let ready = self
-                .db
-                .query_one_raw(Statement::from_string(
-                    DbBackend::Postgres,
-                    "SELECT count(*) AS n FROM skpds",
-                ))
-                .await
-                .ok()
-                .flatten()
-                .and_then(|row| row.try_get::<i64>("", "n").ok())
-                .is_some_and(|n| n > 0);
-            if ready {
-                return;
-            }
-            assert!(Instant::now() < deadline, "routing never created its schema");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    async fn cleanup(mut self) {
-        self.db.close().await.ok();
-        let admin = Database::connect(self_url("postgres")).await.expect("postgres");
-        exec(
-            &admin,
-            &format!("DROP DATABASE IF EXISTS {}_routing WITH (FORCE)", self.name),
-        )
-        .await;
-        rabbit::delete_vhost(&self.name).await.expect("delete vhost");
-        self.vhost_guard.disarm();
-    }
-}
-
-fn self_url(database: &str) -> String {
-    format!("postgres://postgres@127.0.0.1:5432/{database}")
-}
-
-async fn exec(db: &DatabaseConnection, sql: &str) {
-    db.execute_raw(Statement::from_string(DbBackend::Postgres, sql))
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-}
-
-async fn scalar(db: &DatabaseConnection, sql: &str) -> i64 {
-    db.query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
-        .await
-        .expect("query")
-        .expect("row")
-        .try_get_by_index::<i64>(0)
-        .expect("bigint")
 }
 
 /// Inserts `n` assigned dinkes cases, each with one breach timer due `first_due_ms` from the
@@ -238,20 +126,12 @@ async fn insert_due_cases(
 }
 
 fn penghubung_token() -> String {
-    let settings = AuthSettings {
-        issuer: "lapor-dev".into(),
-        audience: "lapor".into(),
-        algorithms: vec!["HS256".into()],
-        dev_secret: DEV_SECRET.into(),
-        public_key_pem: String::new(),
-    };
-    let principal = Principal {
-        subject: "scheduler-test-penghubung".into(),
-        name: "Penghubung Uji".into(),
-        role: OfficerRole::Penghubung,
-        skpd: Some("dinkes".into()),
-    };
-    lapor_platform::auth::mint_dev_token(&settings, &principal, 3600).expect("token")
+    dev_token(
+        DEV_SECRET,
+        "scheduler-test-penghubung",
+        OfficerRole::Penghubung,
+        Some("dinkes"),
+    )
 }
 
 async fn routing_client(port: u16) -> RoutingServiceClient<tonic::transport::Channel> {
@@ -351,11 +231,11 @@ async fn bind_observer(vhost: &str, queue: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn thousand_deadlines_fire_exactly_once_across_replicas_despite_sigkill() {
     const N: usize = 1000;
-    let fixture = Fixture::new("sched").await;
+    let fixture = ProcessFixture::new("sched", "routing").await;
     let mut replicas: Vec<Replica> = (0..3)
         .map(|_| Replica::start(&fixture.url(), &fixture.name, None))
         .collect();
-    fixture.wait_for_schema().await;
+    fixture.wait_for_schema("SELECT count(*) FROM skpds").await;
     let mut client = routing_client(replicas[0].grpc_port).await;
     for replica in &replicas[1..] {
         routing_client(replica.grpc_port).await;
@@ -476,9 +356,9 @@ async fn replica_with_clock_hours_ahead_fires_nothing_early() {
         "faketime does not skew the clock"
     );
 
-    let fixture = Fixture::new("skew").await;
+    let fixture = ProcessFixture::new("skew", "routing").await;
     let replica = Replica::start(&fixture.url(), &fixture.name, Some("+5h"));
-    fixture.wait_for_schema().await;
+    fixture.wait_for_schema("SELECT count(*) FROM skpds").await;
     routing_client(replica.grpc_port).await;
     // 50 deadlines due within the next 1–4 hours (before the replica's clock), 5 already due.
     insert_due_cases(&fixture.db, "future", 50, 3_600_000, 200_000).await;

@@ -1,6 +1,8 @@
 //! `laporctl`: the LAPOR command line for administrators and operators. Speaks gRPC to the
 //! services; prints readable tables, or JSON with `--json` for scripts.
 
+mod notify;
+
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
@@ -9,8 +11,6 @@ use lapor_proto::analytics::v1::analytics_service_client::AnalyticsServiceClient
 use lapor_proto::events::v1::{Channel, ComplaintKind};
 use lapor_proto::intake::v1::intake_service_client::IntakeServiceClient;
 use lapor_proto::intake::v1::{GetComplaintStatusRequest, Reporter, SubmitComplaintRequest};
-use lapor_proto::notification::v1::ListDeliveriesRequest;
-use lapor_proto::notification::v1::notification_service_client::NotificationServiceClient;
 use lapor_proto::routing::v1::policy_service_client::PolicyServiceClient;
 use lapor_proto::routing::v1::routing_service_client::RoutingServiceClient;
 use lapor_proto::routing::v1::{
@@ -102,15 +102,15 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
-    /// Notification delivery log.
-    Deliveries {
-        #[arg(long, default_value = "")]
-        tracking_id: String,
-        #[arg(long, default_value = "")]
-        skpd: String,
-        #[arg(long, default_value_t = 50)]
-        limit: u32,
-    },
+    /// Notification delivery log and resends.
+    #[command(subcommand)]
+    Deliveries(notify::DeliveryCommand),
+    /// A person's notification channels, language and quiet hours.
+    #[command(subcommand)]
+    Prefs(notify::PrefsCommand),
+    /// Events the notification queues gave up on: list and replay.
+    #[command(subcommand, name = "dead-letters")]
+    DeadLetters(notify::DeadLetterCommand),
     /// Complaint counts from analytics.
     Summary,
     /// Mint a development bearer token (HS256 with LAPOR__AUTH__DEV_SECRET or var/dev-auth.secret).
@@ -968,59 +968,9 @@ async fn main() -> anyhow::Result<()> {
                 println!("{t}\n{} case(s)", cases.len());
             }
         }
-        Command::Deliveries {
-            tracking_id,
-            skpd,
-            limit,
-        } => {
-            let mut client = NotificationServiceClient::new(connect(&cli.notification).await?);
-            let deliveries = client
-                .list_deliveries(ListDeliveriesRequest {
-                    tracking_id,
-                    skpd_code: skpd,
-                    limit,
-                })
-                .await
-                .map_err(status_error)?
-                .into_inner()
-                .deliveries;
-            if cli.json {
-                let rows: Vec<_> = deliveries
-                    .iter()
-                    .map(|d| {
-                        json!({"delivery_id": d.delivery_id, "tracking_id": d.tracking_id, "skpd_code": d.skpd_code,
-                                    "recipient_id": d.recipient_id, "channel": d.channel, "address": d.address,
-                                    "state": d.state, "attempts": d.attempts, "last_error": d.last_error,
-                                    "sent_at": time(d.sent_at.as_ref())})
-                    })
-                    .collect();
-                println!("{}", serde_json::Value::Array(rows));
-            } else {
-                let mut t = table(&[
-                    "tracking id",
-                    "skpd",
-                    "recipient",
-                    "channel",
-                    "address",
-                    "state",
-                    "attempts",
-                    "sent",
-                ]);
-                for d in &deliveries {
-                    t.add_row(vec![
-                        d.tracking_id.clone(),
-                        d.skpd_code.clone(),
-                        d.recipient_name.clone(),
-                        d.channel.clone(),
-                        d.address.clone(),
-                        d.state.clone(),
-                        d.attempts.to_string(),
-                        time(d.sent_at.as_ref()),
-                    ]);
-                }
-                println!("{t}\n{} delivery(ies)", deliveries.len());
-            }
-        }
+        Command::Deliveries(command) => notify::deliveries(&cli.notification, &token, cli.json, command).await?,
+        Command::Prefs(command) => notify::prefs(&cli.notification, &token, cli.json, command).await?,
+        Command::DeadLetters(command) => notify::dead_letters(&cli.notification, &token, cli.json, command).await?,
         Command::Summary => {
             let mut client = AnalyticsServiceClient::new(connect(&cli.analytics).await?);
             let summary = client

@@ -4,6 +4,7 @@
 
 pub mod broker;
 pub mod consumer;
+pub mod dead_letters;
 pub mod envelope;
 pub mod inbox;
 pub mod migration;

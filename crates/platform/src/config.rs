@@ -19,7 +19,11 @@ pub fn load<T: DeserializeOwned>(service: &str, defaults: &str) -> Result<T, con
             Environment::with_prefix("LAPOR")
                 .prefix_separator("__")
                 .separator("__")
-                .try_parsing(true),
+                .try_parsing(true)
+                // Lists set from the environment are comma-separated: LAPOR__AUTH__ALGORITHMS=HS256.
+                .list_separator(",")
+                .with_list_parse_key("auth.algorithms")
+                .with_list_parse_key("quiet_hours.urgent_levels"),
         )
         .build()?
         .try_deserialize()

@@ -83,6 +83,12 @@ pub async fn serve(
     tracing::info!("grpc server drained");
 }
 
+/// A database failure as the client sees it: retryable, details only in the log.
+pub fn database_unavailable(error: impl std::fmt::Display) -> tonic::Status {
+    tracing::error!(%error, "database error");
+    tonic::Status::unavailable("database unavailable, retry")
+}
+
 /// Header naming the offending field of an INVALID_ARGUMENT, for clients that map errors to
 /// form fields; the message names it too, for people.
 pub const FIELD_METADATA_KEY: &str = "lapor-field";

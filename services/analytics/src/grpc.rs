@@ -85,9 +85,9 @@ pub async fn summary(db: &DatabaseConnection) -> Result<Summary, DbErr> {
 impl AnalyticsService for AnalyticsGrpc {
     #[tracing::instrument(name = "GetSummary", skip_all)]
     async fn get_summary(&self, _request: Request<GetSummaryRequest>) -> Result<Response<Summary>, Status> {
-        summary(&self.db).await.map(Response::new).map_err(|error| {
-            tracing::error!(%error, "database error");
-            Status::unavailable("database unavailable, retry")
-        })
+        summary(&self.db)
+            .await
+            .map(Response::new)
+            .map_err(lapor_platform::grpc::database_unavailable)
     }
 }

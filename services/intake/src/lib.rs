@@ -1,6 +1,7 @@
 //! The intake service: where citizens' complaints enter LAPOR.
 
 pub mod api;
+pub mod contacts;
 pub mod entity;
 pub mod grpc;
 pub mod migration;
@@ -14,6 +15,7 @@ use lapor_messaging::ConsumerSpec;
 use lapor_platform::config::{AmqpSettings, DatabaseSettings, ListenSettings, SeedSettings};
 use lapor_platform::{Listeners, ServiceCore};
 use lapor_proto::intake::v1::intake_service_server::IntakeServiceServer;
+use lapor_proto::intake::v1::reporter_contacts_server::ReporterContactsServer;
 use serde::Deserialize;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -36,6 +38,15 @@ pub struct Settings {
     pub http: ListenSettings,
     pub seed: SeedSettings,
     pub vault: VaultSettings,
+    pub internal: InternalSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct InternalSettings {
+    /// Shared secret other services present to internal RPCs; secret:
+    /// `LAPOR__INTERNAL__SERVICE_TOKEN`. Empty refuses every internal call.
+    #[serde(default)]
+    pub service_token: String,
 }
 
 pub fn load_settings() -> anyhow::Result<Settings> {
@@ -59,14 +70,21 @@ pub async fn run(settings: Settings, listeners: Listeners, shutdown: Cancellatio
     let submit = Arc::new(submit::SubmitService {
         db: core.db.clone(),
         directory,
-        vault,
+        vault: vault.clone(),
         outbox: core.outbox.clone(),
     });
     // One IntakeService serves gRPC and, in-process, the JSON API.
     let intake = Arc::new(grpc::IntakeGrpc { submit });
     let service = IntakeServiceServer::from_arc(intake.clone()).max_decoding_message_size(64 * 1024);
+    let contacts = ReporterContactsServer::with_interceptor(
+        contacts::ContactsGrpc {
+            db: core.db.clone(),
+            vault: vault.clone(),
+        },
+        lapor_platform::auth::service_interceptor(Arc::new(settings.internal.service_token.clone())),
+    );
     core.serve(
-        |mut server| server.add_service(service),
+        |mut server| server.add_service(service).add_service(contacts),
         "lapor.intake.v1.IntakeService",
         api::router(intake),
         listeners,

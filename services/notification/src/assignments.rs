@@ -1,20 +1,25 @@
-//! Consumes the SKPD work queues. A `complaint.assigned.<skpd>` becomes one pending e-mail
-//! delivery per liaison officer (penghubung) of that SKPD; a
-//! `complaint.escalated.<level>.<skpd>` one per officer its `notify_roles` name (see
-//! [`crate::escalations`]). Deliveries are written in the consumer's transaction; the sender
-//! worker sends them. Any other event on the queue is acknowledged and ignored.
+//! Consumes the SKPD work queues. A `complaint.assigned.<skpd>` becomes deliveries to every
+//! liaison officer (penghubung) of that SKPD; a `complaint.escalated.<level>.<skpd>`
+//! deliveries to the officers its `notify_roles` name (see [`crate::escalations`]). Each
+//! person is reached on the channels they prefer (see [`crate::outbound`]). Deliveries are
+//! written in the consumer's transaction; the worker sends them. Any other event on the
+//! queue is acknowledged and ignored.
 
-use crate::entity::{delivery, recipient};
+use crate::entity::recipient;
 use crate::escalations;
-use crate::templates::{self, Rendered};
+use crate::messages::{Kind, MessageContext};
+use crate::outbound::{self, Timing};
+use crate::quiet_hours::QuietWindow;
+use chrono::{DateTime, Utc};
+use lapor_domain::Directory;
 use lapor_domain::reference::OfficerRole;
 use lapor_messaging::{DeliveryContext, EventHandler, HandlerError, topology};
 use lapor_proto::events::v1::{EventEnvelope, event_envelope::Payload};
-use sea_orm::sea_query::OnConflict;
-use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, Set};
-use uuid::Uuid;
+use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder};
+use std::sync::Arc;
 
-pub const EMAIL: &str = "email";
+/// Written instead of the title of a rahasia case, which may name people or places.
+pub const HIDDEN_TITLE: &str = "(rahasia)";
 
 pub fn consumer_spec(skpd_code: &str) -> lapor_messaging::ConsumerSpec {
     let mut spec =
@@ -25,8 +30,57 @@ pub fn consumer_spec(skpd_code: &str) -> lapor_messaging::ConsumerSpec {
 
 pub struct Assignments {
     pub console_url: String,
+    pub directory: Arc<Directory>,
+    pub default_quiet: QuietWindow,
+    pub sms_enabled: bool,
+    /// Escalation levels whose SMS ignores quiet hours.
+    pub urgent_levels: Vec<String>,
     /// Wakes the delivery worker once new rows are committed.
-    pub sender_wake: std::sync::Arc<tokio::sync::Notify>,
+    pub sender_wake: Arc<tokio::sync::Notify>,
+}
+
+fn instant(ts: Option<&prost_types::Timestamp>) -> Option<String> {
+    ts.and_then(|t| DateTime::<Utc>::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(0)))
+        .map(|at| at.to_rfc3339())
+}
+
+impl Assignments {
+    fn case_link(&self, tracking_id: &str) -> String {
+        format!("{}/console/cases/{tracking_id}", self.console_url.trim_end_matches('/'))
+    }
+
+    fn category_name(&self, code: &str) -> String {
+        self.directory
+            .categories
+            .iter()
+            .find(|c| c.code == code)
+            .map_or_else(|| code.to_owned(), |c| c.name.clone())
+    }
+
+    fn kabupaten_name(&self, code: &str) -> String {
+        self.directory
+            .kabupaten
+            .iter()
+            .find(|k| k.code == code)
+            .map_or_else(|| code.to_owned(), |k| k.name.clone())
+    }
+
+    fn timing(&self, urgent: bool) -> Timing {
+        Timing {
+            urgent,
+            sms_enabled: self.sms_enabled,
+            default_quiet: self.default_quiet,
+            now: Utc::now(),
+        }
+    }
+}
+
+fn shown_title(title: &str, rahasia: bool) -> String {
+    if rahasia {
+        HIDDEN_TITLE.to_owned()
+    } else {
+        title.to_owned()
+    }
 }
 
 #[async_trait::async_trait]
@@ -48,10 +102,32 @@ impl EventHandler for Assignments {
                 if officers.is_empty() {
                     tracing::warn!(skpd = %assigned.skpd_code, "skpd has no liaison officer to notify");
                 }
-                insert_pending_emails(txn, event, &assigned.skpd_code, officers, |officer| {
-                    templates::assigned_email(&officer.name, &event.tracking_id, assigned, &self.console_url)
-                })
-                .await
+                let base = MessageContext {
+                    tracking_id: event.tracking_id.clone(),
+                    title: shown_title(&assigned.title, assigned.rahasia),
+                    rahasia: assigned.rahasia,
+                    skpd_name: assigned.skpd_name.clone(),
+                    category: self.category_name(&assigned.category_code),
+                    kabupaten: self.kabupaten_name(&assigned.kabupaten_code),
+                    deadline_at: instant(assigned.sla_due_at.as_ref()),
+                    stage: "follow_up".into(),
+                    link: self.case_link(&event.tracking_id),
+                    ..MessageContext::default()
+                };
+                outbound::plan_for_officers(
+                    txn,
+                    event,
+                    Kind::Assigned,
+                    &assigned.skpd_code,
+                    &officers,
+                    &self.timing(false),
+                    |officer| MessageContext {
+                        recipient_name: officer.name.clone(),
+                        ..base.clone()
+                    },
+                )
+                .await?;
+                Ok(())
             }
             Some(Payload::ComplaintEscalated(escalated)) => {
                 let (audiences, unknown) = escalations::audiences(&escalated.notify_roles);
@@ -67,13 +143,35 @@ impl EventHandler for Assignments {
                         "escalation has no recipient to notify"
                     );
                 }
-                insert_pending_emails(txn, event, &escalated.skpd_code, officers, |officer| {
-                    templates::escalation_email(&officer.name, &event.tracking_id, escalated, &self.console_url)
-                })
-                .await
+                let base = MessageContext {
+                    tracking_id: event.tracking_id.clone(),
+                    title: shown_title(&escalated.title, escalated.rahasia),
+                    rahasia: escalated.rahasia,
+                    skpd_name: escalated.skpd_name.clone(),
+                    deadline_at: instant(escalated.deadline_at.as_ref()),
+                    working_days: escalated.working_days,
+                    level: escalated.level.clone(),
+                    stage: escalated.stage.clone(),
+                    link: self.case_link(&event.tracking_id),
+                    ..MessageContext::default()
+                };
+                let urgent = self.urgent_levels.contains(&escalated.level);
+                outbound::plan_for_officers(
+                    txn,
+                    event,
+                    Kind::Escalated,
+                    &escalated.skpd_code,
+                    &officers,
+                    &self.timing(urgent),
+                    |officer| MessageContext {
+                        recipient_name: officer.name.clone(),
+                        ..base.clone()
+                    },
+                )
+                .await?;
+                Ok(())
             }
             _ => {
-                // Other SKPD-scoped events are not for e-mail yet; acknowledged and recorded.
                 tracing::debug!(event_type = %event.event_type, "ignoring event on skpd queue");
                 Ok(())
             }
@@ -83,58 +181,4 @@ impl EventHandler for Assignments {
     fn after_commit(&self) {
         self.sender_wake.notify_one();
     }
-}
-
-/// Writes one PENDING e-mail delivery per officer for `event`, rendered by `render`. The
-/// unique key (event, recipient, channel) makes a redelivered event add nothing.
-async fn insert_pending_emails(
-    txn: &DatabaseTransaction,
-    event: &EventEnvelope,
-    skpd_code: &str,
-    officers: Vec<recipient::Model>,
-    render: impl Fn(&recipient::Model) -> Rendered,
-) -> Result<(), HandlerError> {
-    let event_id = Uuid::parse_str(&event.event_id).map_err(|e| HandlerError::Permanent(e.to_string()))?;
-    let complaint_id = Uuid::parse_str(&event.complaint_id).map_err(|e| HandlerError::Permanent(e.to_string()))?;
-    if officers.is_empty() {
-        return Ok(());
-    }
-    let now = chrono::Utc::now();
-    let rows: Vec<_> = officers
-        .into_iter()
-        .map(|officer| {
-            let rendered = render(&officer);
-            delivery::ActiveModel {
-                id: Set(Uuid::now_v7()),
-                event_id: Set(event_id),
-                complaint_id: Set(complaint_id),
-                recipient_id: Set(officer.id),
-                channel: Set(EMAIL.to_owned()),
-                address: Set(officer.email),
-                tracking_id: Set(event.tracking_id.clone()),
-                skpd_code: Set(skpd_code.to_owned()),
-                subject: Set(rendered.subject),
-                body: Set(rendered.body),
-                state: Set("PENDING".to_owned()),
-                attempts: Set(0),
-                last_error: Set(None),
-                next_attempt_at: Set(now),
-                created_at: Set(now),
-                sent_at: Set(None),
-            }
-        })
-        .collect();
-    delivery::Entity::insert_many(rows)
-        .on_conflict(
-            OnConflict::columns([
-                delivery::Column::EventId,
-                delivery::Column::RecipientId,
-                delivery::Column::Channel,
-            ])
-            .do_nothing()
-            .to_owned(),
-        )
-        .exec_without_returning(txn)
-        .await?;
-    Ok(())
 }

@@ -110,6 +110,11 @@ mod tests {
             role: role.into(),
             email: format!("{id}@example.id"),
             phone: String::new(),
+            channels: "both".into(),
+            lang: "id".into(),
+            quiet_start: None,
+            quiet_end: None,
+            updated_at: chrono::Utc::now(),
         }
     }
 

@@ -2,17 +2,24 @@
 //! and the officers an escalation names when a deadline is near or missed.
 
 pub mod assignments;
+pub mod channels;
+pub mod contacts;
 pub mod entity;
 pub mod escalations;
 pub mod grpc;
-pub mod mailer;
+pub mod messages;
 pub mod migration;
+pub mod outbound;
+pub mod quiet_hours;
+pub mod receipts;
 pub mod recipients;
+pub mod reporters;
 pub mod sender;
-pub mod templates;
+pub mod template_store;
 
 use anyhow::Context;
 use lapor_domain::Directory;
+use lapor_platform::auth::{AuthSettings, Authenticator};
 use lapor_platform::config::{AmqpSettings, DatabaseSettings, ListenSettings, SeedSettings};
 use lapor_platform::{Listeners, ServiceCore, Tier};
 use lapor_proto::notification::v1::notification_service_server::NotificationServiceServer;
@@ -37,8 +44,29 @@ pub struct Settings {
     pub grpc: ListenSettings,
     pub http: ListenSettings,
     pub seed: SeedSettings,
-    pub smtp: mailer::SmtpSettings,
+    pub auth: AuthSettings,
+    pub smtp: channels::email::SmtpSettings,
+    pub sms: channels::SmsSettings,
+    pub templates: TemplateSettings,
+    pub delivery: sender::DeliverySettings,
+    pub quiet_hours: quiet_hours::QuietHoursSettings,
     pub console: ConsoleSettings,
+    pub intake: contacts::IntakeSettings,
+    pub reporters: ReporterSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReporterSettings {
+    /// Public status page base; messages link `<status_url>/<tracking id>`.
+    pub status_url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TemplateSettings {
+    /// Directory of the minijinja message templates.
+    pub dir: std::path::PathBuf,
+    /// How often the directory is checked for edits, which then apply without a restart.
+    pub reload_seconds: u64,
 }
 
 pub fn load_settings() -> anyhow::Result<Settings> {
@@ -46,8 +74,14 @@ pub fn load_settings() -> anyhow::Result<Settings> {
 }
 
 pub async fn run(settings: Settings, listeners: Listeners, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let directory = Directory::load(&settings.seed.dir).context("failed to load seed data")?;
-    let mailer = Arc::new(mailer::Mailer::new(&settings.smtp).context("invalid smtp settings")?);
+    let directory = Arc::new(Directory::load(&settings.seed.dir).context("failed to load seed data")?);
+    // A broken template never stops the service: see template_store.
+    let templates = Arc::new(template_store::TemplateStore::open(&settings.templates.dir));
+    let default_quiet = settings
+        .quiet_hours
+        .default_window()
+        .map_err(|e| anyhow::anyhow!("quiet_hours: {e}"))?;
+    let mailer = Arc::new(channels::email::Mailer::new(&settings.smtp).context("invalid smtp settings")?);
     let mut core = ServiceCore::start::<migration::Migrator>(SERVICE, &settings.database, &settings.amqp)
         .await
         .context("failed to prepare notification database")?;
@@ -56,24 +90,78 @@ pub async fn run(settings: Settings, listeners: Listeners, shutdown: Cancellatio
         .context("failed to seed recipients")?;
 
     let sender_wake = Arc::new(Notify::new());
+    let sms_enabled = !matches!(settings.sms, channels::SmsSettings::None);
+    let sms: Arc<dyn channels::Channel> = match &settings.sms {
+        channels::SmsSettings::None => Arc::new(channels::NoSms),
+        channels::SmsSettings::Http(http) => {
+            Arc::new(channels::http_sms::HttpSms::new(http.clone()).context("invalid sms settings")?)
+        }
+        channels::SmsSettings::Smpp(smpp) => {
+            let (session, inbound) = channels::smpp::SmppSms::start(smpp).context("invalid sms settings")?;
+            let (db, wake) = (core.db.clone(), sender_wake.clone());
+            core.spawn(Tier::Worker, move |stop| receipts::run(db, inbound, wake, stop));
+            Arc::new(session)
+        }
+    };
     for skpd in &directory.skpds {
         core.consume(
             assignments::consumer_spec(&skpd.code),
             Arc::new(assignments::Assignments {
                 console_url: settings.console.url.clone(),
+                directory: directory.clone(),
+                default_quiet,
+                sms_enabled,
+                urgent_levels: settings.quiet_hours.urgent_levels.clone(),
                 sender_wake: sender_wake.clone(),
             }),
         );
     }
+    let contacts: Arc<dyn contacts::ContactBook> = if settings.intake.service_token.is_empty() {
+        tracing::warn!("no intake service token: reporters get no messages");
+        Arc::new(contacts::NoContacts)
+    } else {
+        let intake = Arc::new(contacts::IntakeContacts::new(&settings.intake).context("invalid intake settings")?);
+        core.consume(
+            reporters::consumer_spec(),
+            Arc::new(reporters::Reporters {
+                contacts: intake.clone(),
+                status_url: settings.reporters.status_url.clone(),
+                directory: directory.clone(),
+                default_quiet,
+                sms_enabled,
+                sender_wake: sender_wake.clone(),
+            }),
+        );
+        intake
+    };
+    let authenticator = Arc::new(Authenticator::new(&settings.auth).context("invalid auth settings")?);
     let sender = sender::Sender {
         db: core.db.clone(),
-        mailer,
+        channels: channels::Channels { email: mailer, sms },
+        templates: templates.clone(),
+        contacts,
         outbox: core.outbox.clone(),
-        wake: sender_wake,
+        wake: sender_wake.clone(),
+        settings: settings.delivery.clone(),
     };
     core.spawn(Tier::Worker, |stop| sender.run(stop));
+    let reload_every = std::time::Duration::from_secs(settings.templates.reload_seconds.max(1));
+    core.spawn(Tier::Worker, move |stop| templates.watch(reload_every, stop));
 
-    let service = NotificationServiceServer::new(grpc::NotificationGrpc { db: core.db.clone() });
+    let queues = directory
+        .skpds
+        .iter()
+        .map(|skpd| lapor_messaging::topology::skpd_queue(&skpd.code))
+        .collect();
+    let service = NotificationServiceServer::with_interceptor(
+        grpc::NotificationGrpc {
+            db: core.db.clone(),
+            broker: core.broker.clone(),
+            queues,
+            sender_wake: sender_wake.clone(),
+        },
+        lapor_platform::auth::interceptor(authenticator),
+    );
     core.serve(
         |mut server| server.add_service(service),
         "lapor.notification.v1.NotificationService",

@@ -13,6 +13,8 @@ pub async fn seed(db: &DatabaseConnection, directory: &Directory) -> Result<(), 
         role: Set(o.role.as_str().to_owned()),
         email: Set(o.email.clone()),
         phone: Set(o.phone.clone()),
+        // Preferences are the person's own: set once, kept across re-seeding.
+        ..Default::default()
     });
     recipient::Entity::insert_many(rows)
         .on_conflict(

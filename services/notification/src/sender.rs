@@ -1,72 +1,103 @@
-//! The delivery worker: claims due PENDING deliveries with `FOR UPDATE SKIP LOCKED` (so any
-//! number of replicas share the work), sends them, and records the outcome together with a
-//! `notification.sent` outbox event in the same transaction. A crash between the SMTP accept
-//! and the commit leaves the row PENDING, so the message may go out twice but is never lost;
-//! the stable Message-ID lets mail clients fold that rare duplicate.
+//! The delivery worker. Any number of replicas share the work:
+//!
+//! 1. **Claim**: one statement moves due PENDING rows (and SENDING rows whose lease ran out:
+//!    a worker died mid-send) to SENDING under this worker's claim id, with
+//!    `FOR UPDATE SKIP LOCKED` so replicas never take the same row.
+//! 2. **Send**: rows are rendered from their templates and sent concurrently, each with the
+//!    delivery id as the provider's idempotency key (SMTP Message-ID, SMPP TLV, HTTP header).
+//! 3. **Record**: each outcome is written only if the row still carries this claim, in one
+//!    transaction with the `notification.sent` outbox event or the e-mail fallback.
+//!
+//! A crash between the provider's acceptance and step 3 leaves a SENDING row whose lease
+//! expires; it is sent again with the same idempotency key, which the provider folds. So a
+//! message is never lost, and reaches the person once wherever the provider honours the key.
 
+use crate::channels::{Accepted, Channels, EMAIL, Outgoing, SMS, SendError};
+use crate::contacts::ContactBook;
 use crate::entity::delivery;
-use crate::mailer::{Email, Mailer, SendError};
+use crate::messages::{Kind, Lang, MessageContext};
+use crate::outbound::{self, FAILED, PENDING, SENDING, SENT};
+use crate::template_store::TemplateStore;
+use futures::StreamExt;
 use lapor_messaging::broker::reconnect_delay;
 use lapor_messaging::{Outbox, OutgoingEvent, new_envelope};
 use lapor_proto::events::v1::{NotificationSent, event_envelope::Payload};
-use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
-    sea_query::{Expr, ExprTrait, LockBehavior, LockType},
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, Statement, TransactionTrait};
+use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-const BATCH: u64 = 20;
-const POLL_INTERVAL: Duration = Duration::from_millis(500);
-/// Transient failures are retried this many times before the delivery is FAILED.
-pub const MAX_ATTEMPTS: i32 = 8;
+#[derive(Debug, Clone, Deserialize)]
+pub struct DeliverySettings {
+    /// Rows claimed per round.
+    pub batch_size: u64,
+    /// Messages in flight per worker.
+    pub concurrency: usize,
+    /// How long a claimed row belongs to its worker; longer than the slowest send.
+    pub lease_seconds: u64,
+    /// Transient failures are retried this many times in all before the delivery FAILS.
+    pub max_attempts: i32,
+    pub poll_interval_ms: u64,
+}
 
 pub struct Sender {
     pub db: DatabaseConnection,
-    pub mailer: Arc<Mailer>,
+    pub channels: Channels,
+    pub templates: Arc<TemplateStore>,
+    pub contacts: Arc<dyn ContactBook>,
     pub outbox: Outbox,
     pub wake: Arc<Notify>,
+    pub settings: DeliverySettings,
 }
 
 /// Seconds before attempt `n + 1`: 2^n capped at 10 min, with ±25% jitter so a recovering
-/// SMTP server is not hit by every retry at once.
-fn backoff_seconds(attempts: i32) -> f64 {
+/// provider is not hit by every retry at once.
+pub fn backoff_seconds(attempts: i32) -> f64 {
     let base = 2f64.powi(attempts.clamp(0, 10)).min(600.0);
-    base * (0.75 + rand_fraction() * 0.5)
+    base * (0.75 + rand::random::<f64>() * 0.5)
 }
 
-fn rand_fraction() -> f64 {
-    (Uuid::new_v4().as_u128() % 10_000) as f64 / 10_000.0
+/// A message ready to hand to a channel.
+struct Rendered {
+    address: String,
+    subject: String,
+    text: String,
+    html: Option<String>,
+}
+
+enum Outcome {
+    Sent(Rendered, Accepted),
+    Failed(SendError, Option<Rendered>),
 }
 
 impl Sender {
     pub async fn run(self, stop: CancellationToken) {
         let mut failures = 0u32;
         loop {
-            let claimed = match self.send_batch().await {
+            let claimed = match self.round().await {
                 Ok(claimed) => {
                     failures = 0;
                     claimed
                 }
                 Err(error) => {
                     failures += 1;
-                    tracing::warn!(%error, "delivery batch failed");
+                    tracing::warn!(%error, "delivery round failed");
                     0
                 }
             };
             if stop.is_cancelled() {
                 break;
             }
-            if claimed as u64 == BATCH {
+            if claimed as u64 == self.settings.batch_size {
                 continue;
             }
             let wait = if failures > 0 {
                 reconnect_delay(failures)
             } else {
-                POLL_INTERVAL
+                Duration::from_millis(self.settings.poll_interval_ms)
             };
             tokio::select! {
                 _ = self.wake.notified() => {}
@@ -77,85 +108,205 @@ impl Sender {
         tracing::info!("delivery worker stopped");
     }
 
-    async fn send_batch(&self) -> Result<usize, DbErr> {
-        let txn = self.db.begin().await?;
-        let due = delivery::Entity::find()
-            .filter(delivery::Column::State.eq("PENDING"))
-            .filter(Expr::col(delivery::Column::NextAttemptAt).lte(Expr::cust("now()")))
-            .order_by_asc(delivery::Column::CreatedAt)
-            .limit(BATCH)
-            .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-            .all(&txn)
-            .await?;
-        let claimed = due.len();
+    /// One claim → send → record round; the number of rows claimed. In-flight sends always
+    /// finish and are recorded, so a stopping worker leaves no SENDING row behind.
+    async fn round(&self) -> Result<usize, DbErr> {
+        let claim = Uuid::now_v7();
+        let rows = self.claim(claim).await?;
+        let claimed = rows.len();
+        let results = futures::stream::iter(rows)
+            .map(|row| async move {
+                if row.attempts > 1 && row.sent_at.is_none() && row.last_error.is_none() {
+                    tracing::warn!(delivery = %row.id, "resending after an interrupted attempt, same idempotency key");
+                }
+                let outcome = self.attempt(&row).await;
+                self.record(&row, claim, outcome).await
+            })
+            .buffer_unordered(self.settings.concurrency.max(1))
+            .collect::<Vec<_>>()
+            .await;
         let mut sent_any = false;
-        for row in due {
-            let email = Email {
-                delivery_id: row.id,
-                to: &row.address,
-                subject: &row.subject,
-                body: &row.body,
-            };
-            let outcome = self.mailer.send(&email).await;
-            let update = delivery::Entity::update_many()
-                .filter(delivery::Column::Id.eq(row.id))
-                .col_expr(delivery::Column::Attempts, Expr::col(delivery::Column::Attempts).add(1));
-            match outcome {
-                Ok(()) => {
-                    update
-                        .col_expr(delivery::Column::State, Expr::value("SENT"))
-                        .col_expr(delivery::Column::SentAt, Expr::cust("now()"))
-                        .col_expr(delivery::Column::LastError, Expr::value(Option::<String>::None))
-                        .exec(&txn)
-                        .await?;
-                    let payload = Payload::NotificationSent(NotificationSent {
-                        delivery_id: row.id.to_string(),
-                        source_event_id: row.event_id.to_string(),
-                        recipient_id: row.recipient_id.clone(),
-                        channel: row.channel.clone(),
-                        skpd_code: row.skpd_code.clone(),
-                    });
-                    let event = OutgoingEvent::new(
-                        new_envelope("notification", row.complaint_id, &row.tracking_id, payload),
-                        None,
-                    );
-                    self.outbox.enqueue(&txn, &event).await?;
-                    sent_any = true;
-                    metrics::counter!("lapor_deliveries_total", "channel" => row.channel.clone(), "outcome" => "sent")
-                        .increment(1);
-                    tracing::info!(tracking_id = %row.tracking_id, recipient = %row.recipient_id, "e-mail sent");
-                }
-                Err(SendError::Transient(reason)) if row.attempts + 1 < MAX_ATTEMPTS => {
-                    update
-                        .col_expr(delivery::Column::LastError, Expr::value(reason.clone()))
-                        .col_expr(
-                            delivery::Column::NextAttemptAt,
-                            Expr::cust(format!(
-                                "now() + interval '{:.3} seconds'",
-                                backoff_seconds(row.attempts)
-                            )),
-                        )
-                        .exec(&txn)
-                        .await?;
-                    metrics::counter!("lapor_deliveries_total", "channel" => row.channel.clone(), "outcome" => "retry")
-                        .increment(1);
-                    tracing::warn!(recipient = %row.recipient_id, %reason, "delivery failed, will retry");
-                }
-                Err(error) => {
-                    update
-                        .col_expr(delivery::Column::State, Expr::value("FAILED"))
-                        .col_expr(delivery::Column::LastError, Expr::value(error.to_string()))
-                        .exec(&txn)
-                        .await?;
-                    metrics::counter!("lapor_deliveries_total", "channel" => row.channel.clone(), "outcome" => "failed").increment(1);
-                    tracing::error!(recipient = %row.recipient_id, %error, "delivery failed permanently");
-                }
-            }
+        for result in results {
+            sent_any |= result?;
         }
-        txn.commit().await?;
         if sent_any {
             self.outbox.notify_committed();
         }
         Ok(claimed)
     }
+
+    async fn claim(&self, claim: Uuid) -> Result<Vec<delivery::Model>, DbErr> {
+        let statement = Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            r#"UPDATE deliveries SET state = 'SENDING', claim_id = $1,
+                      lease_until = now() + make_interval(secs => $2), attempts = attempts + 1
+               WHERE id IN (
+                   SELECT id FROM deliveries
+                   WHERE (state = 'PENDING' AND next_attempt_at <= now())
+                      OR (state = 'SENDING' AND lease_until < now())
+                   ORDER BY next_attempt_at
+                   LIMIT $3
+                   FOR UPDATE SKIP LOCKED)
+               RETURNING *"#,
+            [
+                claim.into(),
+                (self.settings.lease_seconds as f64).into(),
+                (self.settings.batch_size as i64).into(),
+            ],
+        );
+        delivery::Entity::find().from_raw_sql(statement).all(&self.db).await
+    }
+
+    async fn attempt(&self, row: &delivery::Model) -> Outcome {
+        let rendered = match self.render(row).await {
+            Ok(rendered) => rendered,
+            Err(error) => return Outcome::Failed(error, None),
+        };
+        let Some(channel) = self.channels.for_name(&row.channel) else {
+            return Outcome::Failed(
+                SendError::Permanent(format!("unknown channel {:?}", row.channel)),
+                Some(rendered),
+            );
+        };
+        let message = Outgoing {
+            delivery_id: row.id,
+            address: &rendered.address,
+            subject: &rendered.subject,
+            text: &rendered.text,
+            html: rendered.html.as_deref(),
+            list_unsubscribe: None,
+        };
+        match channel.send(&message).await {
+            Ok(accepted) => Outcome::Sent(rendered, accepted),
+            Err(error) => Outcome::Failed(error, Some(rendered)),
+        }
+    }
+
+    /// The text of `row` from its template, and its address (a reporter's is looked up
+    /// now, from intake, and never stored).
+    async fn render(&self, row: &delivery::Model) -> Result<Rendered, SendError> {
+        let kind =
+            Kind::parse(&row.kind).ok_or_else(|| SendError::Permanent(format!("unknown kind {:?}", row.kind)))?;
+        let lang = Lang::parse(&row.lang).unwrap_or_default();
+        let context: MessageContext = serde_json::from_value(row.context.clone())
+            .map_err(|e| SendError::Permanent(format!("stored context unreadable: {e}")))?;
+        let templates = self
+            .templates
+            .current()
+            .map_err(|reason| SendError::Transient(format!("message templates unavailable: {reason}")))?;
+        let address = if row.address.is_empty() {
+            self.contacts.address(row.complaint_id, &row.channel).await?
+        } else {
+            row.address.clone()
+        };
+        match row.channel.as_str() {
+            EMAIL => {
+                let email = templates
+                    .email(kind, lang, &context)
+                    .map_err(|e| SendError::Permanent(format!("template: {e}")))?;
+                Ok(Rendered {
+                    address,
+                    subject: email.subject,
+                    text: email.text,
+                    html: Some(email.html),
+                })
+            }
+            SMS => Ok(Rendered {
+                address,
+                subject: String::new(),
+                text: templates
+                    .sms(kind, lang, &context)
+                    .map_err(|e| SendError::Permanent(format!("template: {e}")))?,
+                html: None,
+            }),
+            other => Err(SendError::Permanent(format!("unknown channel {other:?}"))),
+        }
+    }
+
+    /// Writes the outcome if the row is still ours; true when a message was sent.
+    async fn record(&self, row: &delivery::Model, claim: Uuid, outcome: Outcome) -> Result<bool, DbErr> {
+        let txn = self.db.begin().await?;
+        let channel = row.channel.clone();
+        let (state, error, rendered, provider_ids, retry_in) = match outcome {
+            Outcome::Sent(rendered, accepted) => (SENT, None, Some(rendered), accepted.provider_ids, None),
+            Outcome::Failed(SendError::Transient(reason), rendered) if row.attempts < self.settings.max_attempts => {
+                let wait = backoff_seconds(row.attempts - 1);
+                (PENDING, Some(reason), rendered, Vec::new(), Some(wait))
+            }
+            Outcome::Failed(error, rendered) => (FAILED, Some(error.to_string()), rendered, Vec::new(), None),
+        };
+        let (subject, body, html) = match &rendered {
+            Some(r) => (r.subject.clone(), r.text.clone(), r.html.clone()),
+            None => (row.subject.clone(), row.body.clone(), row.html.clone()),
+        };
+        let updated = txn
+            .execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                r#"UPDATE deliveries SET state = $3, last_error = $4, subject = $5, body = $6, html = $7,
+                          provider_ids = $8,
+                          sent_at = CASE WHEN $3 = 'SENT' THEN now() ELSE sent_at END,
+                          next_attempt_at = now() + make_interval(secs => $9),
+                          claim_id = NULL, lease_until = NULL
+                   WHERE id = $1 AND claim_id = $2 AND state = 'SENDING'"#,
+                [
+                    row.id.into(),
+                    claim.into(),
+                    state.into(),
+                    error.clone().into(),
+                    subject.into(),
+                    body.into(),
+                    html.into(),
+                    provider_ids.into(),
+                    retry_in.unwrap_or(0.0).into(),
+                ],
+            ))
+            .await?;
+        if updated.rows_affected() != 1 {
+            // The lease ran out and another worker took the row: its outcome stands.
+            tracing::warn!(delivery = %row.id, "claim lost before the outcome was recorded");
+            txn.rollback().await?;
+            return Ok(false);
+        }
+        let outcome_label = match (state, retry_in) {
+            (SENT, _) => "sent",
+            (PENDING, _) => "retry",
+            _ => "failed",
+        };
+        metrics::counter!("lapor_deliveries_total", "channel" => channel.clone(), "outcome" => outcome_label)
+            .increment(1);
+        match state {
+            SENT => {
+                let payload = Payload::NotificationSent(NotificationSent {
+                    delivery_id: row.id.to_string(),
+                    source_event_id: row.event_id.to_string(),
+                    recipient_id: row.recipient_id.clone(),
+                    channel: channel.clone(),
+                    skpd_code: row.skpd_code.clone(),
+                });
+                let event = OutgoingEvent::new(
+                    new_envelope("notification", row.complaint_id, &row.tracking_id, payload),
+                    None,
+                );
+                self.outbox.enqueue(&txn, &event).await?;
+                tracing::info!(tracking_id = %row.tracking_id, recipient = %row.recipient_id, %channel, "message sent");
+            }
+            PENDING => {
+                tracing::warn!(recipient = %row.recipient_id, %channel, reason = ?error, "delivery failed, will retry");
+            }
+            _ => {
+                tracing::error!(recipient = %row.recipient_id, %channel, reason = ?error, "delivery failed permanently");
+                if channel == SMS && outbound::fall_back_to_email(&txn, row).await? {
+                    tracing::info!(recipient = %row.recipient_id, "falling back to e-mail");
+                    self.wake.notify_one();
+                }
+            }
+        }
+        txn.commit().await?;
+        Ok(state == SENT)
+    }
+}
+
+/// True for states a delivery never leaves.
+pub fn is_final(state: &str) -> bool {
+    !matches!(state, PENDING | SENDING)
 }

@@ -29,11 +29,7 @@ pub struct RoutingGrpc {
     pub directory: Arc<Directory>,
 }
 
-/// A database failure as the client sees it: retryable, details only in the log.
-pub(crate) fn unavailable(error: DbErr) -> Status {
-    tracing::error!(%error, "database error");
-    Status::unavailable("database unavailable, retry")
-}
+pub(crate) use lapor_platform::grpc::database_unavailable as unavailable;
 
 fn is_provincial(principal: &Principal) -> bool {
     matches!(principal.role, OfficerRole::Admin | OfficerRole::Pimpinan)

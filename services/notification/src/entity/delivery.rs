@@ -1,6 +1,6 @@
 use sea_orm::entity::prelude::*;
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "deliveries")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
@@ -12,14 +12,23 @@ pub struct Model {
     pub address: String,
     pub tracking_id: String,
     pub skpd_code: String,
+    pub kind: String,
+    pub lang: String,
+    pub context: Json,
     pub subject: String,
     pub body: String,
+    pub html: Option<String>,
     pub state: String,
     pub attempts: i32,
     pub last_error: Option<String>,
+    pub provider_ids: Vec<String>,
+    pub claim_id: Option<Uuid>,
+    pub lease_until: Option<DateTimeUtc>,
     pub next_attempt_at: DateTimeUtc,
     pub created_at: DateTimeUtc,
     pub sent_at: Option<DateTimeUtc>,
+    pub delivered_at: Option<DateTimeUtc>,
+    pub fallback_for: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

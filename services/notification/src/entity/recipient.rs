@@ -10,6 +10,14 @@ pub struct Model {
     pub role: String,
     pub email: String,
     pub phone: String,
+    /// `email`, `sms` or `both`.
+    pub channels: String,
+    /// `id` or `en`.
+    pub lang: String,
+    /// Quiet hours for non-urgent SMS, minutes after local midnight; `None` = service default.
+    pub quiet_start: Option<i16>,
+    pub quiet_end: Option<i16>,
+    pub updated_at: DateTimeUtc,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,7 +1,10 @@
-//! SMTP over lettre with a pooled async transport. Plain SMTP is for a local sink only;
+//! E-mail over SMTP with lettre's pooled async transport: plain text plus an HTML
+//! alternative when the template has one. Plain SMTP is for a local sink only;
 //! production uses STARTTLS or implicit TLS with credentials from the environment.
 
-use lettre::message::header::ContentType;
+use super::{Accepted, Channel, Outgoing, SendError};
+use lettre::message::header::{HeaderName, HeaderValue};
+use lettre::message::{MultiPart, SinglePart};
 use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -31,27 +34,10 @@ pub struct SmtpSettings {
     pub message_id_domain: String,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum SendError {
-    /// Worth retrying: 4xx replies, connection failures, timeouts.
-    #[error("transient smtp failure: {0}")]
-    Transient(String),
-    /// Will not succeed: 5xx replies, an address that cannot be parsed.
-    #[error("permanent smtp failure: {0}")]
-    Permanent(String),
-}
-
 pub struct Mailer {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     from: lettre::message::Mailbox,
     message_id_domain: String,
-}
-
-pub struct Email<'a> {
-    pub delivery_id: uuid::Uuid,
-    pub to: &'a str,
-    pub subject: &'a str,
-    pub body: &'a str,
 }
 
 impl Mailer {
@@ -74,26 +60,45 @@ impl Mailer {
             message_id_domain: settings.message_id_domain.clone(),
         })
     }
+}
 
-    pub async fn send(&self, email: &Email<'_>) -> Result<(), SendError> {
+#[async_trait::async_trait]
+impl Channel for Mailer {
+    async fn send(&self, email: &Outgoing<'_>) -> Result<Accepted, SendError> {
         let to = email
-            .to
+            .address
             .parse()
             .map_err(|e| SendError::Permanent(format!("bad recipient address: {e}")))?;
         // Message-ID derives from the delivery id, so a resend after a crash carries the same
-        // id and mail clients can fold the duplicate.
-        let message = Message::builder()
+        // id and mail systems fold the duplicate.
+        let message_id = format!("<{}@{}>", email.delivery_id, self.message_id_domain);
+        let mut builder = Message::builder()
             .from(self.from.clone())
             .to(to)
             .subject(email.subject)
-            .message_id(Some(format!("<{}@{}>", email.delivery_id, self.message_id_domain)))
-            .header(ContentType::TEXT_PLAIN)
-            .body(email.body.to_owned())
-            .map_err(|e| SendError::Permanent(format!("cannot build message: {e}")))?;
+            .message_id(Some(message_id.clone()));
+        if let Some(target) = email.list_unsubscribe {
+            builder = builder.raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("List-Unsubscribe"),
+                format!("<{target}>"),
+            ));
+        }
+        let text = SinglePart::plain(email.text.to_owned());
+        let message = match email.html {
+            Some(html) => builder.multipart(
+                MultiPart::alternative()
+                    .singlepart(text)
+                    .singlepart(SinglePart::html(html.to_owned())),
+            ),
+            None => builder.singlepart(text),
+        }
+        .map_err(|e| SendError::Permanent(format!("cannot build message: {e}")))?;
         match self.transport.send(message).await {
-            Ok(_) => Ok(()),
-            Err(error) if error.is_permanent() => Err(SendError::Permanent(error.to_string())),
-            Err(error) => Err(SendError::Transient(error.to_string())),
+            Ok(_) => Ok(Accepted {
+                provider_ids: vec![message_id],
+            }),
+            Err(error) if error.is_permanent() => Err(SendError::Permanent(format!("smtp: {error}"))),
+            Err(error) => Err(SendError::Transient(format!("smtp: {error}"))),
         }
     }
 }

@@ -1,0 +1,131 @@
+//! Messages to reporters: their tracking id right after submission, and a word when
+//! something changes for them (disposed to an SKPD, a question on hold, the follow-up to
+//! reply to, closed, redirected, archived). Events carry no contact and no free text, so a
+//! message names the tracking id and links the public status page; the contact is asked of
+//! intake now only to learn which channels exist, and again when sending.
+
+use crate::channels::{EMAIL, SMS};
+use crate::contacts::IntakeContacts;
+use crate::messages::{Kind, MessageContext};
+use crate::outbound::{self, Timing};
+use crate::quiet_hours::QuietWindow;
+use chrono::Utc;
+use lapor_domain::Directory;
+use lapor_messaging::envelope::from_timestamp;
+use lapor_messaging::{ConsumerSpec, DeliveryContext, EventHandler, HandlerError};
+use lapor_proto::events::v1::{EventEnvelope, event_envelope::Payload};
+use sea_orm::DatabaseTransaction;
+use std::sync::Arc;
+
+pub const QUEUE: &str = "notification.reporters";
+
+/// Workflow events a reporter hears about.
+const TOLD: [&str; 6] = ["assigned", "held", "followed_up", "closed", "not_authority", "archived"];
+
+fn is_told(event_type: &str) -> bool {
+    event_type
+        .strip_prefix("complaint.")
+        .is_some_and(|name| TOLD.contains(&name))
+}
+
+pub fn consumer_spec() -> ConsumerSpec {
+    let mut keys = vec!["complaint.submitted".to_owned()];
+    for event in TOLD {
+        keys.push(format!("complaint.{event}"));
+        keys.push(format!("complaint.{event}.*"));
+    }
+    ConsumerSpec::new(QUEUE, keys)
+}
+
+pub struct Reporters {
+    pub contacts: Arc<IntakeContacts>,
+    /// Base of the public status page: `<status_url>/<tracking id>`.
+    pub status_url: String,
+    pub directory: Arc<Directory>,
+    pub default_quiet: QuietWindow,
+    pub sms_enabled: bool,
+    pub sender_wake: Arc<tokio::sync::Notify>,
+}
+
+impl Reporters {
+    fn skpd_name(&self, code: &str) -> String {
+        self.directory
+            .skpd(code)
+            .map_or_else(|| code.to_owned(), |skpd| skpd.name.clone())
+    }
+}
+
+#[async_trait::async_trait]
+impl EventHandler for Reporters {
+    async fn handle(
+        &self,
+        txn: &DatabaseTransaction,
+        event: &EventEnvelope,
+        _context: &DeliveryContext,
+    ) -> Result<(), HandlerError> {
+        let (kind, state, skpd_code, skpd_name, deadline) = match &event.payload {
+            Some(Payload::ComplaintSubmitted(_)) => (
+                Kind::ReporterReceived,
+                "submitted".to_owned(),
+                String::new(),
+                String::new(),
+                None,
+            ),
+            Some(Payload::ComplaintAssigned(assigned)) => (
+                Kind::ReporterUpdate,
+                "assigned".to_owned(),
+                assigned.skpd_code.clone(),
+                assigned.skpd_name.clone(),
+                from_timestamp(assigned.sla_due_at.as_ref()),
+            ),
+            Some(Payload::CaseUpdated(update)) if is_told(&event.event_type) => (
+                Kind::ReporterUpdate,
+                update.state.clone(),
+                update.skpd_code.clone(),
+                self.skpd_name(&update.skpd_code),
+                from_timestamp(update.sla_due_at.as_ref()),
+            ),
+            _ => return Ok(()),
+        };
+        let (_, complaint_id) = outbound::ids(event)?;
+        let contact = match self.contacts.contact(complaint_id).await {
+            Ok(contact) => contact,
+            Err(crate::channels::SendError::Transient(reason)) => return Err(HandlerError::Transient(reason)),
+            Err(error) => {
+                tracing::warn!(%error, tracking_id = %event.tracking_id, "no reporter to tell");
+                return Ok(());
+            }
+        };
+        let mut channels = Vec::new();
+        if !contact.email.is_empty() {
+            channels.push(EMAIL);
+        }
+        if self.sms_enabled && !contact.phone.is_empty() {
+            channels.push(SMS);
+        }
+        if channels.is_empty() {
+            return Ok(());
+        }
+        // No name: greeting a reporter by name would copy it out of the vault.
+        let context = MessageContext {
+            tracking_id: event.tracking_id.clone(),
+            skpd_name,
+            state,
+            deadline_at: deadline.map(|at| at.to_rfc3339()),
+            link: format!("{}/{}", self.status_url.trim_end_matches('/'), event.tracking_id),
+            ..MessageContext::default()
+        };
+        let timing = Timing {
+            // The tracking id answers the reporter's own message: it goes out at once.
+            urgent: kind == Kind::ReporterReceived,
+            sms_enabled: self.sms_enabled,
+            default_quiet: self.default_quiet,
+            now: Utc::now(),
+        };
+        outbound::plan_for_reporter(txn, event, kind, &skpd_code, &channels, &timing, &context).await
+    }
+
+    fn after_commit(&self) {
+        self.sender_wake.notify_one();
+    }
+}
