@@ -288,7 +288,8 @@ impl Stack {
                         batch_size: 50,
                         concurrency: 8,
                         lease_seconds: 5,
-                        max_attempts: 8,
+                        retry_for_minutes: 1440,
+                        max_attempts: 200,
                         poll_interval_ms: 200,
                     },
                     // No quiet hours: tests run at any hour of the WITA night.

@@ -379,6 +379,16 @@ async fn complaint_flows_from_intake_to_officers_mailbox_and_analytics() {
                 .all(|d| d.address.is_empty()),
             "no reporter address is stored in notification"
         );
+        // Nor anywhere else in notification's rows: the reporter's contact is a canary.
+        let leaked = count(
+            &notification_db,
+            &format!(
+                "SELECT count(*) FROM deliveries WHERE concat_ws(' ', address, subject, body, html, context::text, \
+                 last_error) ~ '{REPORTER_EMAIL}|{REPORTER_PHONE_DIGITS}'"
+            ),
+        )
+        .await;
+        assert_eq!(leaked, 0, "the reporter's contact leaked into notification's database");
         assert!(
             deliveries.iter().all(|d| d.state == "SENT" || d.state == "DELIVERED"),
             "{deliveries:?}"

@@ -21,6 +21,7 @@ pub struct DeadLetterInfo {
     pub tracking_id: String,
     /// The broker's reason (`rejected`, `delivery_limit`, ...).
     pub reason: String,
+    /// How often the message died in its work queue (the `x-death` count).
     pub deliveries: u64,
     pub body_bytes: usize,
 }
@@ -53,6 +54,22 @@ fn number_of(value: Option<&AMQPValue>) -> u64 {
     }
 }
 
+/// The `count` of the first `x-death` record. Not `x-delivery-count`, which would count
+/// how often the dead-letter queue itself was listed.
+fn death_count(delivery: &Delivery) -> u64 {
+    match header(delivery, "x-death") {
+        Some(AMQPValue::FieldArray(deaths)) => deaths
+            .as_slice()
+            .first()
+            .and_then(|death| match death {
+                AMQPValue::FieldTable(table) => table.inner().get("count"),
+                _ => None,
+            })
+            .map_or(0, |count| number_of(Some(count))),
+        _ => 0,
+    }
+}
+
 fn describe(queue: &str, delivery: &Delivery) -> DeadLetterInfo {
     let envelope = EventEnvelope::decode(delivery.data.as_slice()).ok();
     let message_id = delivery
@@ -71,7 +88,7 @@ fn describe(queue: &str, delivery: &Delivery) -> DeadLetterInfo {
         event_type,
         tracking_id,
         reason: text_of(header(delivery, "x-first-death-reason")),
-        deliveries: number_of(header(delivery, "x-delivery-count")),
+        deliveries: death_count(delivery),
         body_bytes: delivery.data.len(),
     }
 }

@@ -191,6 +191,8 @@ struct Store {
     received: Vec<ReceivedSms>,
     partial: HashMap<(String, String, u16, u8), PartialMsg>,
     dedup: HashMap<String, String>,
+    /// Submits folded into an earlier one by their idempotency key.
+    folded: u32,
     waiting_receipts: VecDeque<ReceiptJob>,
 }
 
@@ -336,6 +338,12 @@ impl Smsc {
     /// `submit_sm` PDUs seen from bound transmitters so far.
     pub fn submit_count(&self) -> u32 {
         self.shared.submits.load(Ordering::Relaxed)
+    }
+
+    /// Submits (parts) folded into an earlier one because they repeated its idempotency key:
+    /// what a provider without such keys would have delivered twice.
+    pub fn folded_duplicates(&self) -> u32 {
+        lock(&self.shared.store).folded
     }
 
     /// Most `submit_sm` seen on one session without a response sent yet.
@@ -734,7 +742,9 @@ impl SimSession {
             && let Some(id) = store.dedup.get(k)
         {
             tracing::info!(key = %k, message_id = %id, "SMSC simulator: duplicate submit (idempotency key)");
-            return Ok((id.clone(), None));
+            let id = id.clone();
+            store.folded += 1;
+            return Ok((id, None));
         }
         let esm = u8::from(sm.esm_class);
         let dc = u8::from(sm.data_coding);

@@ -58,9 +58,6 @@ impl ReporterContacts for ContactsGrpc {
             })?;
         contact.phone = identity.phone.unwrap_or_default();
         contact.email = identity.email.unwrap_or_default();
-        if !complaint.anonim {
-            contact.name = identity.name.unwrap_or_default();
-        }
         Ok(Response::new(contact))
     }
 }

@@ -35,7 +35,6 @@ pub struct IntakeSettings {
 pub struct Contact {
     pub phone: String,
     pub email: String,
-    pub name: String,
 }
 
 /// Asks intake's `ReporterContacts` over gRPC (lazily connected, so notification starts
@@ -71,7 +70,6 @@ impl IntakeContacts {
                 Ok(Contact {
                     phone: answer.phone,
                     email: answer.email,
-                    name: answer.name,
                 })
             }
             Err(status) if status.code() == tonic::Code::NotFound => {

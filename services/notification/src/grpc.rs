@@ -221,6 +221,19 @@ impl NotificationService for NotificationGrpc {
                 "only the admin or the SKPD's koordinator or kepala may resend",
             ));
         }
+        // An SMS whose e-mail fallback went out has reached the person already.
+        let replaced = delivery::Entity::find()
+            .filter(delivery::Column::FallbackFor.eq(id))
+            .filter(delivery::Column::State.is_in(["SENDING", "SENT", "DELIVERED"]))
+            .one(&self.db)
+            .await
+            .map_err(unavailable)?;
+        if let Some(fallback) = replaced {
+            return Err(Status::failed_precondition(format!(
+                "its e-mail fallback {} was sent already",
+                fallback.id
+            )));
+        }
         // An officer's address is taken afresh, so a corrected e-mail or phone is used; a
         // reporter's stays empty and is looked up when sent.
         let address = match recipient::Entity::find_by_id(row.recipient_id.clone())
@@ -240,6 +253,10 @@ impl NotificationService for NotificationGrpc {
             .filter(delivery::Column::State.eq(FAILED))
             .col_expr(delivery::Column::State, Expr::value(PENDING))
             .col_expr(delivery::Column::Attempts, Expr::value(0))
+            .col_expr(delivery::Column::ProviderIds, Expr::cust("'{}'::text[]"))
+            .col_expr(delivery::Column::DeliveredAt, Expr::cust("NULL"))
+            // The retry window starts again from the resend.
+            .col_expr(delivery::Column::RetryFrom, Expr::cust("now()"))
             .col_expr(delivery::Column::NextAttemptAt, Expr::cust("now()"))
             .col_expr(
                 delivery::Column::LastError,

@@ -116,7 +116,8 @@ pub async fn run(settings: Settings, listeners: Listeners, shutdown: Cancellatio
             }),
         );
     }
-    let contacts: Arc<dyn contacts::ContactBook> = if settings.intake.service_token.is_empty() {
+    let reporters_consumed = !settings.intake.service_token.is_empty();
+    let contacts: Arc<dyn contacts::ContactBook> = if !reporters_consumed {
         tracing::warn!("no intake service token: reporters get no messages");
         Arc::new(contacts::NoContacts)
     } else {
@@ -148,11 +149,14 @@ pub async fn run(settings: Settings, listeners: Listeners, shutdown: Cancellatio
     let reload_every = std::time::Duration::from_secs(settings.templates.reload_seconds.max(1));
     core.spawn(Tier::Worker, move |stop| templates.watch(reload_every, stop));
 
-    let queues = directory
+    let mut queues: Vec<String> = directory
         .skpds
         .iter()
         .map(|skpd| lapor_messaging::topology::skpd_queue(&skpd.code))
         .collect();
+    if reporters_consumed {
+        queues.push(reporters::QUEUE.to_owned());
+    }
     let service = NotificationServiceServer::with_interceptor(
         grpc::NotificationGrpc {
             db: core.db.clone(),

@@ -88,6 +88,8 @@ const CHANNELS_AND_STATES: &str = r#"
                     ADD COLUMN claim_id     uuid,
                     ADD COLUMN lease_until  timestamptz,
                     ADD COLUMN delivered_at timestamptz,
+                    -- Start of the current retry window: planning, or the last resend.
+                    ADD COLUMN retry_from   timestamptz NOT NULL DEFAULT now(),
                     -- The SMS delivery this e-mail replaces after a permanent SMS failure.
                     ADD COLUMN fallback_for uuid REFERENCES deliveries (id),
                     ADD CONSTRAINT deliveries_state

@@ -171,10 +171,10 @@ pub struct NewDelivery {
     pub fallback_for: Option<Uuid>,
 }
 
-/// Inserts rows, skipping any (event, recipient, channel) already planned.
-pub async fn insert(db: &impl ConnectionTrait, rows: Vec<NewDelivery>) -> Result<(), DbErr> {
+/// Inserts rows, skipping any (event, recipient, channel) already planned; how many were new.
+pub async fn insert(db: &impl ConnectionTrait, rows: Vec<NewDelivery>) -> Result<u64, DbErr> {
     if rows.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
     let now = Utc::now();
     let models = rows.into_iter().map(|row| delivery::ActiveModel {
@@ -202,6 +202,7 @@ pub async fn insert(db: &impl ConnectionTrait, rows: Vec<NewDelivery>) -> Result
         created_at: Set(now),
         sent_at: Set(None),
         delivered_at: Set(None),
+        retry_from: Set(now),
         fallback_for: Set(row.fallback_for),
     });
     delivery::Entity::insert_many(models)
@@ -215,12 +216,12 @@ pub async fn insert(db: &impl ConnectionTrait, rows: Vec<NewDelivery>) -> Result
             .to_owned(),
         )
         .exec_without_returning(db)
-        .await?;
-    Ok(())
+        .await
 }
 
 /// After a permanent SMS failure: the same message by e-mail, if the person has an
-/// address and has not been e-mailed about this event already.
+/// address and has not been e-mailed about this event already; true when one was planned.
+/// Reporters have no `recipients` row: they get e-mail anyway when they gave an address.
 pub async fn fall_back_to_email(db: &impl ConnectionTrait, failed_sms: &delivery::Model) -> Result<bool, DbErr> {
     let Some(officer) = recipient::Entity::find_by_id(failed_sms.recipient_id.clone())
         .one(db)
@@ -234,7 +235,7 @@ pub async fn fall_back_to_email(db: &impl ConnectionTrait, failed_sms: &delivery
     let Some(kind) = Kind::parse(&failed_sms.kind) else {
         return Ok(false);
     };
-    insert(
+    let planned = insert(
         db,
         vec![NewDelivery {
             event_id: failed_sms.event_id,
@@ -252,7 +253,7 @@ pub async fn fall_back_to_email(db: &impl ConnectionTrait, failed_sms: &delivery
         }],
     )
     .await?;
-    Ok(true)
+    Ok(planned == 1)
 }
 
 #[cfg(test)]

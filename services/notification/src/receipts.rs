@@ -6,7 +6,7 @@
 use crate::entity::delivery;
 use crate::outbound;
 use lapor_smpp::client::{Inbound, ReceiptState};
-use sea_orm::{DatabaseConnection, DbBackend, DbErr, EntityTrait, Statement, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, Statement, TransactionTrait};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, mpsc};
@@ -74,14 +74,14 @@ async fn apply(
             None => Statement::from_sql_and_values(
                 DbBackend::Postgres,
                 r#"UPDATE deliveries SET state = 'DELIVERED', delivered_at = now()
-                   WHERE channel = 'sms' AND $1 = ANY(provider_ids) AND state = 'SENT'
+                   WHERE channel = 'sms' AND provider_ids @> ARRAY[$1]::text[] AND state = 'SENT'
                    RETURNING *"#,
                 [message_id.into()],
             ),
             Some(reason) => Statement::from_sql_and_values(
                 DbBackend::Postgres,
                 r#"UPDATE deliveries SET state = 'FAILED', last_error = $2
-                   WHERE channel = 'sms' AND $1 = ANY(provider_ids) AND state IN ('SENT', 'DELIVERED')
+                   WHERE channel = 'sms' AND provider_ids @> ARRAY[$1]::text[] AND state IN ('SENT', 'DELIVERED')
                    RETURNING *"#,
                 [message_id.into(), reason.clone().into()],
             ),
@@ -96,7 +96,19 @@ async fn apply(
             txn.commit().await?;
             return Ok(());
         }
+        // Matched a row already final (another part's receipt settled it): done.
+        let known = txn
+            .query_one_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT 1 FROM deliveries WHERE channel = 'sms' AND provider_ids @> ARRAY[$1]::text[]",
+                [message_id.into()],
+            ))
+            .await?
+            .is_some();
         txn.rollback().await?;
+        if known {
+            return Ok(());
+        }
         tokio::time::sleep(Duration::from_millis(100 << attempt)).await;
     }
     tracing::info!(%message_id, "delivery receipt matched no sent sms");

@@ -18,7 +18,7 @@ use crate::entity::delivery;
 use crate::messages::{Kind, Lang, MessageContext};
 use crate::outbound::{self, FAILED, PENDING, SENDING, SENT};
 use crate::template_store::TemplateStore;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use lapor_messaging::broker::reconnect_delay;
 use lapor_messaging::{Outbox, OutgoingEvent, new_envelope};
 use lapor_proto::events::v1::{NotificationSent, event_envelope::Payload};
@@ -38,7 +38,11 @@ pub struct DeliverySettings {
     pub concurrency: usize,
     /// How long a claimed row belongs to its worker; longer than the slowest send.
     pub lease_seconds: u64,
-    /// Transient failures are retried this many times in all before the delivery FAILS.
+    /// A delivery still failing transiently this long after it was planned FAILS; until
+    /// then it is retried with back-off (an outage of the SMSC, the mail relay or intake
+    /// delays messages, it does not lose them).
+    pub retry_for_minutes: u64,
+    /// Hard cap on attempts, which also ends a row that keeps interrupting its worker.
     pub max_attempts: i32,
     pub poll_interval_ms: u64,
 }
@@ -77,7 +81,11 @@ impl Sender {
     pub async fn run(self, stop: CancellationToken) {
         let mut failures = 0u32;
         loop {
-            let claimed = match self.round().await {
+            // A panic while handling one row must not silently end the worker: the row's
+            // lease runs out, it is retried, and the attempt cap ends it.
+            let round = std::panic::AssertUnwindSafe(self.round(&stop)).catch_unwind().await;
+            let round = round.unwrap_or_else(|_| Err(DbErr::Custom("delivery round panicked".into())));
+            let claimed = match round {
                 Ok(claimed) => {
                     failures = 0;
                     claimed
@@ -108,14 +116,25 @@ impl Sender {
         tracing::info!("delivery worker stopped");
     }
 
-    /// One claim → send → record round; the number of rows claimed. In-flight sends always
-    /// finish and are recorded, so a stopping worker leaves no SENDING row behind.
-    async fn round(&self) -> Result<usize, DbErr> {
+    /// One claim → send → record round; the number of rows claimed. Sends already started
+    /// finish and are recorded; rows not yet started when `stop` comes go back to PENDING,
+    /// so a stopping worker leaves no SENDING row behind.
+    async fn round(&self, stop: &CancellationToken) -> Result<usize, DbErr> {
         let claim = Uuid::now_v7();
         let rows = self.claim(claim).await?;
         let claimed = rows.len();
         let results = futures::stream::iter(rows)
             .map(|row| async move {
+                if stop.is_cancelled() {
+                    self.release(&row, claim).await?;
+                    return Ok(false);
+                }
+                // The lease was taken for the whole batch; renew it for this row now, so a
+                // row that waited its turn is never sent while another worker reclaims it.
+                if !self.renew(&row, claim).await? {
+                    tracing::warn!(delivery = %row.id, "lease lost before sending; left to its new owner");
+                    return Ok(false);
+                }
                 if row.attempts > 1 && row.sent_at.is_none() && row.last_error.is_none() {
                     tracing::warn!(delivery = %row.id, "resending after an interrupted attempt, same idempotency key");
                 }
@@ -136,6 +155,17 @@ impl Sender {
     }
 
     async fn claim(&self, claim: Uuid) -> Result<Vec<delivery::Model>, DbErr> {
+        // A row whose every attempt was cut off (its worker died or panicked each time) is
+        // given up rather than retried forever.
+        self.db
+            .execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                r#"UPDATE deliveries SET state = 'FAILED', claim_id = NULL, lease_until = NULL,
+                          last_error = 'every attempt was interrupted; not retried'
+                   WHERE state = 'SENDING' AND lease_until < now() AND attempts >= $1"#,
+                [self.settings.max_attempts.into()],
+            ))
+            .await?;
         let statement = Statement::from_sql_and_values(
             DbBackend::Postgres,
             r#"UPDATE deliveries SET state = 'SENDING', claim_id = $1,
@@ -155,6 +185,33 @@ impl Sender {
             ],
         );
         delivery::Entity::find().from_raw_sql(statement).all(&self.db).await
+    }
+
+    async fn renew(&self, row: &delivery::Model, claim: Uuid) -> Result<bool, DbErr> {
+        let renewed = self
+            .db
+            .execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                r#"UPDATE deliveries SET lease_until = now() + make_interval(secs => $3)
+                   WHERE id = $1 AND claim_id = $2 AND state = 'SENDING'"#,
+                [row.id.into(), claim.into(), (self.settings.lease_seconds as f64).into()],
+            ))
+            .await?;
+        Ok(renewed.rows_affected() == 1)
+    }
+
+    /// Gives an unstarted row back, as if it had never been claimed.
+    async fn release(&self, row: &delivery::Model, claim: Uuid) -> Result<(), DbErr> {
+        self.db
+            .execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                r#"UPDATE deliveries SET state = 'PENDING', claim_id = NULL, lease_until = NULL,
+                          attempts = greatest(attempts - 1, 0)
+                   WHERE id = $1 AND claim_id = $2 AND state = 'SENDING'"#,
+                [row.id.into(), claim.into()],
+            ))
+            .await?;
+        Ok(())
     }
 
     async fn attempt(&self, row: &delivery::Model) -> Outcome {
@@ -185,6 +242,15 @@ impl Sender {
     /// The text of `row` from its template, and its address (a reporter's is looked up
     /// now, from intake, and never stored).
     async fn render(&self, row: &delivery::Model) -> Result<Rendered, SendError> {
+        if is_legacy(row) {
+            // Written before messages were rendered at send time: send the stored text.
+            return Ok(Rendered {
+                address: row.address.clone(),
+                subject: row.subject.clone(),
+                text: row.body.clone(),
+                html: row.html.clone(),
+            });
+        }
         let kind =
             Kind::parse(&row.kind).ok_or_else(|| SendError::Permanent(format!("unknown kind {:?}", row.kind)))?;
         let lang = Lang::parse(&row.lang).unwrap_or_default();
@@ -227,14 +293,20 @@ impl Sender {
     async fn record(&self, row: &delivery::Model, claim: Uuid, outcome: Outcome) -> Result<bool, DbErr> {
         let txn = self.db.begin().await?;
         let channel = row.channel.clone();
+        let age_minutes = (chrono::Utc::now() - row.retry_from).num_minutes();
+        let may_retry = row.attempts < self.settings.max_attempts
+            && u64::try_from(age_minutes).unwrap_or(0) < self.settings.retry_for_minutes;
         let (state, error, rendered, provider_ids, retry_in) = match outcome {
             Outcome::Sent(rendered, accepted) => (SENT, None, Some(rendered), accepted.provider_ids, None),
-            Outcome::Failed(SendError::Transient(reason), rendered) if row.attempts < self.settings.max_attempts => {
+            Outcome::Failed(SendError::Transient(reason), rendered) if may_retry => {
                 let wait = backoff_seconds(row.attempts - 1);
                 (PENDING, Some(reason), rendered, Vec::new(), Some(wait))
             }
             Outcome::Failed(error, rendered) => (FAILED, Some(error.to_string()), rendered, Vec::new(), None),
         };
+        // Providers echo addresses in their errors; the log and the delivery log get them
+        // masked (a reporter's address must not leave intake's vault at all).
+        let error = error.map(|reason| redact(&reason, rendered.as_ref().map(|r| r.address.as_str())));
         let (subject, body, html) = match &rendered {
             Some(r) => (r.subject.clone(), r.text.clone(), r.html.clone()),
             None => (row.subject.clone(), row.body.clone(), row.html.clone()),
@@ -306,7 +378,43 @@ impl Sender {
     }
 }
 
+/// A row planned before messages were rendered at send time: no context, stored text.
+fn is_legacy(row: &delivery::Model) -> bool {
+    row.context.as_object().is_some_and(|o| o.is_empty()) && !row.body.is_empty()
+}
+
+/// `reason` with every form of `address` (as given, and a phone without its `+`) masked.
+pub fn redact(reason: &str, address: Option<&str>) -> String {
+    let Some(address) = address.filter(|a| a.len() >= 4) else {
+        return reason.to_owned();
+    };
+    let masked = crate::grpc::mask_address(address);
+    let mut redacted = reason.replace(address, &masked);
+    if let Some(digits) = address.strip_prefix('+') {
+        redacted = redacted.replace(digits, &masked);
+    }
+    redacted
+}
+
 /// True for states a delivery never leaves.
 pub fn is_final(state: &str) -> bool {
     !matches!(state, PENDING | SENDING)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn addresses_are_masked_in_provider_errors() {
+        assert_eq!(
+            redact("550 <warga@example.id>: no such user", Some("warga@example.id")),
+            "550 <wa***@example.id>: no such user"
+        );
+        assert_eq!(
+            redact("ESME_RINVDSTADR for 6281200001111", Some("+6281200001111")),
+            "ESME_RINVDSTADR for ***111"
+        );
+        assert_eq!(redact("timeout", None), "timeout");
+    }
 }

@@ -28,6 +28,7 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub sent_at: Option<DateTimeUtc>,
     pub delivered_at: Option<DateTimeUtc>,
+    pub retry_from: DateTimeUtc,
     pub fallback_for: Option<Uuid>,
 }
 
