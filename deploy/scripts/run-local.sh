@@ -36,8 +36,11 @@ trap stop INT TERM
 
 deploy/scripts/smtp-sink.sh "$root/var/mail" 2525 >var/log/smtp-sink.log 2>&1 &
 pids+=($!)
-# The SMSC simulator: notification binds to it over SMPP; every SMS lands in var/log/smsc.log.
-target/release/lapor-smsc-sim 127.0.0.1:2775 </dev/null >var/log/smsc.log 2>&1 &
+# The SMSC simulator: notification binds to it to send SMS (each lands as a JSON line in
+# var/log/smsc.log), intake's 1708 receiver to take citizens' texts, which are typed into
+# var/sms-in as "<from> <to> <text>" lines.
+: >var/sms-in
+tail -n0 -f var/sms-in | target/release/lapor-smsc-sim 127.0.0.1:2775 >var/log/smsc.log 2>var/log/smsc-sim.log &
 pids+=($!)
 for service in intake routing notification analytics; do
   "target/release/lapor-$service" >"var/log/$service.log" 2>&1 &
@@ -67,7 +70,7 @@ LAPOR is running with the Kalimantan Selatan seed data.
   e-mail every message is delivered over SMTP to a local sink on 127.0.0.1:2525 and stored
          as one file per message in var/mail/new/
   sms    every SMS goes over SMPP to the SMSC simulator on 127.0.0.1:2775, one JSON line per
-         message in var/log/smsc.log
+         message in var/log/smsc.log; text the 1708 short code by appending to var/sms-in
 
 Submit a complaint and follow it:
 
@@ -76,6 +79,8 @@ Submit a complaint and follow it:
   target/release/laporctl status <tracking-id>
   grep -l <tracking-id> var/mail/new/*
   grep <tracking-id> var/log/smsc.log
+  echo '+6281311112222 1708 LAPOR#puskesmas#Banjarmasin#Obat habis di puskesmas' >> var/sms-in
+  echo '+6281311112222 1708 STATUS <tracking-id>' >> var/sms-in
   target/release/laporctl summary
 
 Act as officers (development tokens signed with var/dev-auth.secret):

@@ -240,6 +240,15 @@ impl Stack {
                     internal: lapor_intake::InternalSettings {
                         service_token: TEST_SERVICE_TOKEN.into(),
                     },
+                    // The 1708 short code, bound as a receiver to the simulator.
+                    sms: lapor_intake::sms::SmsSettings {
+                        enabled: true,
+                        addr: self.smsc.local_addr().to_string(),
+                        system_id: "lapor".into(),
+                        password: "lapor".into(),
+                        system_type: String::new(),
+                        default_kabupaten: "6371".into(),
+                    },
                 };
                 tokio::spawn(lapor_intake::run(settings, listeners, token))
             }

@@ -2022,3 +2022,132 @@ async fn json_api_submits_reports_status_and_rejects_bad_input_as_json() {
     assert!(openapi["paths"]["/api/v1/complaints/{tracking_id}"]["get"].is_object());
     stack.stop().await.expect("stack stops");
 }
+
+/// SMS the simulator holds for `phone` (E.164 digits without the plus).
+fn sms_to(stack: &Stack, digits: &str) -> Vec<lapor_smpp::sim::ReceivedSms> {
+    stack
+        .smsc
+        .received()
+        .into_iter()
+        .filter(|m| m.destination.trim_start_matches('+') == digits)
+        .collect()
+}
+
+/// The first tracking id in an SMS text.
+fn tracking_id_in(text: &str) -> Option<String> {
+    text.split(|c: char| !c.is_ascii_alphanumeric())
+        .find_map(lapor_domain::tracking_id::normalize)
+        .filter(|id| text.contains(id.as_str()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sms_short_code_takes_complaints_and_answers_status() {
+    let stack = Stack::start(StackConfig::new("sms")).await.expect("stack");
+    const CITIZEN: &str = "6281311112222";
+    const NEIGHBOUR: &str = "6285755556666";
+    let text = "LAPOR#puskesmas#Banjarmasin Utara#Obat di puskesmas habis sejak minggu lalu";
+    stack
+        .smsc
+        .deliver_mo(&format!("+{CITIZEN}"), "1708", text)
+        .await
+        .expect("the short code's receiver takes the text");
+
+    // The tracking id comes back by SMS, through routing and notification.
+    let ack = eventually("the tracking id by sms", WAIT, || {
+        std::future::ready(
+            sms_to(&stack, CITIZEN)
+                .into_iter()
+                .find_map(|m| tracking_id_in(&m.text)),
+        )
+    })
+    .await;
+    let case = stack
+        .routing()
+        .await
+        .expect("client")
+        .get_case(authorized(
+            GetCaseRequest {
+                tracking_id: ack.clone(),
+            },
+            &token(OfficerRole::Admin, None),
+        ))
+        .await
+        .expect("a case for the sms")
+        .into_inner();
+    assert_eq!(case.category_code, "kesehatan.puskesmas");
+    assert_eq!(case.kabupaten_code, "6371");
+    // Routed automatically: the receipt and then the disposition reach the citizen.
+    wait_for_state(&stack, &ack, "assigned").await;
+    eventually("receipt and disposition by sms", WAIT, || {
+        std::future::ready((sms_to(&stack, CITIZEN).len() >= 2).then_some(()))
+    })
+    .await;
+
+    // The SMSC delivers the same text again (a lost answer): still one complaint. Then the
+    // citizen asks for the status; the answer comes after the repeat was handled.
+    stack
+        .smsc
+        .deliver_mo(&format!("+{CITIZEN}"), "1708", text)
+        .await
+        .expect("redelivery");
+    let before = sms_to(&stack, CITIZEN).len();
+    stack
+        .smsc
+        .deliver_mo(
+            &format!("+{CITIZEN}"),
+            "1708",
+            &format!("status {}", ack.to_lowercase()),
+        )
+        .await
+        .expect("status request");
+    eventually("the status answer", WAIT, || {
+        std::future::ready((sms_to(&stack, CITIZEN).len() > before).then_some(()))
+    })
+    .await;
+
+    // Someone else cannot ask for it; a malformed request is refused; a free-text report in
+    // UCS-2 over several parts is taken for the verification desk. Its receipt, arriving last,
+    // shows the two before it were handled.
+    stack
+        .smsc
+        .deliver_mo(&format!("+{NEIGHBOUR}"), "1708", &format!("STATUS {ack}"))
+        .await
+        .expect("status from another phone");
+    stack
+        .smsc
+        .deliver_mo(&format!("+{NEIGHBOUR}"), "1708", "STATUS")
+        .await
+        .expect("malformed");
+    let free = "Jalan di depan rumah saya di Banjarbaru rusak parah 😡 sudah tiga bulan tidak diperbaiki, \
+                banyak pengendara jatuh terutama malam hari karena lampu jalan juga mati. Mohon perhatian.";
+    stack
+        .smsc
+        .deliver_mo(&format!("+{NEIGHBOUR}"), "1708", free)
+        .await
+        .expect("free text");
+    let neighbour_ack = eventually("the neighbour's receipt", WAIT, || {
+        std::future::ready(
+            sms_to(&stack, NEIGHBOUR)
+                .into_iter()
+                .find_map(|m| tracking_id_in(&m.text)),
+        )
+    })
+    .await;
+    assert_ne!(neighbour_ack, ack);
+    wait_for_state(&stack, &neighbour_ack, "submitted").await;
+    assert!(
+        sms_to(&stack, NEIGHBOUR).iter().all(|m| !m.text.contains(ack.as_str())),
+        "the neighbour learned nothing of the citizen's report"
+    );
+    let intake_db = stack.db("intake").await.expect("db");
+    assert_eq!(
+        count(&intake_db, "SELECT count(*) FROM complaints WHERE channel = 'sms'").await,
+        2,
+        "one complaint per distinct text, none for the status requests"
+    );
+    let free_case = wait_for_state(&stack, &neighbour_ack, "submitted").await;
+    assert_eq!(free_case.category_code, "lainnya");
+    assert_eq!(free_case.kabupaten_code, "6372");
+    assert!(sms_to(&stack, CITIZEN).len() <= before + 1, "one status answer");
+    stack.stop().await.expect("stop");
+}

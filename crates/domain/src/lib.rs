@@ -7,6 +7,7 @@ pub mod local_time;
 pub mod reference;
 pub mod routing_rules;
 pub mod sla;
+pub mod sms_text;
 pub mod state;
 pub mod submission;
 pub mod tracking_id;

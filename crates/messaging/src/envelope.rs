@@ -24,6 +24,7 @@ pub fn event_type_of(payload: &Payload) -> Option<&'static str> {
         Payload::ComplaintSubmitted(_) => Some("complaint.submitted"),
         Payload::ComplaintAssigned(_) => Some("complaint.assigned"),
         Payload::NotificationSent(_) => Some("notification.sent"),
+        Payload::StatusRequested(_) => Some("complaint.status_requested"),
         Payload::CaseUpdated(_) | Payload::ComplaintEscalated(_) => None,
     }
 }

@@ -359,14 +359,19 @@ impl Smsc {
             .count()
     }
 
-    /// Sends a mobile-originated message to a bound receiver/transceiver:
+    /// Sends a mobile-originated message to a bound receiver (preferred: the short code's
+    /// inbound session, as an SMSC routes MO by configuration), else a transceiver:
     /// split and encoded like an MT message (UDH for long texts), one
     /// `deliver_sm` per part, each awaiting its `deliver_sm_resp`.
     pub async fn deliver_mo(&self, source: &str, destination: &str, text: &str) -> Result<(), SimError> {
-        let target = lock(&self.shared.sessions)
-            .values()
-            .find(|s| can_receive(s.mode))
-            .map(|s| s.tx.clone());
+        let target = {
+            let sessions = lock(&self.shared.sessions);
+            sessions
+                .values()
+                .find(|s| s.mode == Some(BindMode::Receiver))
+                .or_else(|| sessions.values().find(|s| can_receive(s.mode)))
+                .map(|s| s.tx.clone())
+        };
         let Some(target) = target else {
             return Err(SimError::NoReceiver);
         };

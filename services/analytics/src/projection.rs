@@ -140,6 +140,8 @@ impl EventHandler for Projection {
             Some(Payload::ComplaintEscalated(escalated)) => {
                 bump(txn, &format!("{ESCALATIONS_PREFIX}{}", escalated.level)).await
             }
+            // A reporter's question, not a change: nothing to count.
+            Some(Payload::StatusRequested(_)) => Ok(()),
             None => Err(HandlerError::Permanent(format!(
                 "unknown event type {:?}",
                 event.event_type

@@ -5,6 +5,7 @@ pub mod contacts;
 pub mod entity;
 pub mod grpc;
 pub mod migration;
+pub mod sms;
 pub mod status_events;
 pub mod submit;
 pub mod vault;
@@ -13,7 +14,7 @@ use anyhow::Context;
 use lapor_domain::Directory;
 use lapor_messaging::ConsumerSpec;
 use lapor_platform::config::{AmqpSettings, DatabaseSettings, ListenSettings, SeedSettings};
-use lapor_platform::{Listeners, ServiceCore};
+use lapor_platform::{Listeners, ServiceCore, Tier};
 use lapor_proto::intake::v1::intake_service_server::IntakeServiceServer;
 use lapor_proto::intake::v1::reporter_contacts_server::ReporterContactsServer;
 use serde::Deserialize;
@@ -39,6 +40,7 @@ pub struct Settings {
     pub seed: SeedSettings,
     pub vault: VaultSettings,
     pub internal: InternalSettings,
+    pub sms: sms::SmsSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -73,6 +75,16 @@ pub async fn run(settings: Settings, listeners: Listeners, shutdown: Cancellatio
         vault: vault.clone(),
         outbox: core.outbox.clone(),
     });
+    if settings.sms.enabled {
+        let channel = sms::SmsChannel {
+            db: core.db.clone(),
+            submit: submit.clone(),
+            vault: vault.clone(),
+            outbox: core.outbox.clone(),
+        };
+        let sms_settings = settings.sms.clone();
+        core.spawn(Tier::Front, move |stop| channel.run(sms_settings, stop));
+    }
     // One IntakeService serves gRPC and, in-process, the JSON API.
     let intake = Arc::new(grpc::IntakeGrpc { submit });
     let service = IntakeServiceServer::from_arc(intake.clone()).max_decoding_message_size(64 * 1024);

@@ -1007,7 +1007,7 @@ mod tests {
     fn every_reporter_update_state_has_its_own_text() {
         let templates = templates();
         let expected: [(&str, &str, &str); 10] = [
-            ("submitted", "kembali ke tahap verifikasi", "back in verification"),
+            ("submitted", "sedang dalam tahap verifikasi", "is being verified"),
             (
                 "verified",
                 "diteruskan kepada Dinas Pekerjaan Umum dan Penataan Ruang untuk ditindaklanjuti paling lambat \

@@ -1,5 +1,5 @@
-//! Messages to reporters: their tracking id right after submission, and a word when
-//! something changes for them (disposed to an SKPD, a question on hold, the follow-up to
+//! Messages to reporters: their tracking id right after submission, the state when they ask
+//! for it by SMS, and a word when something changes for them (disposed to an SKPD, a question on hold, the follow-up to
 //! reply to, closed, redirected, archived). Events carry no contact and no free text, so a
 //! message names the tracking id and links the public status page; the contact is asked of
 //! intake now only to learn which channels exist, and again when sending.
@@ -28,8 +28,11 @@ fn is_told(event_type: &str) -> bool {
         .is_some_and(|name| TOLD.contains(&name))
 }
 
+/// The reporter asked by SMS; answered at once, whatever the hour.
+const STATUS_REQUESTED: &str = "complaint.status_requested";
+
 pub fn consumer_spec() -> ConsumerSpec {
-    let mut keys = vec!["complaint.submitted".to_owned()];
+    let mut keys = vec!["complaint.submitted".to_owned(), STATUS_REQUESTED.to_owned()];
     for event in TOLD {
         keys.push(format!("complaint.{event}"));
         keys.push(format!("complaint.{event}.*"));
@@ -78,6 +81,13 @@ impl EventHandler for Reporters {
                 assigned.skpd_name.clone(),
                 from_timestamp(assigned.sla_due_at.as_ref()),
             ),
+            Some(Payload::StatusRequested(asked)) => (
+                Kind::ReporterUpdate,
+                asked.public_state.clone(),
+                String::new(),
+                asked.skpd_name.clone(),
+                from_timestamp(asked.expected_at.as_ref()),
+            ),
             Some(Payload::CaseUpdated(update)) if is_told(&event.event_type) => (
                 Kind::ReporterUpdate,
                 update.state.clone(),
@@ -116,8 +126,9 @@ impl EventHandler for Reporters {
             ..MessageContext::default()
         };
         let timing = Timing {
-            // The tracking id answers the reporter's own message: it goes out at once.
-            urgent: kind == Kind::ReporterReceived,
+            // The tracking id and a requested status answer the reporter's own message:
+            // they go out at once.
+            urgent: kind == Kind::ReporterReceived || event.event_type == STATUS_REQUESTED,
             sms_enabled: self.sms_enabled,
             default_quiet: self.default_quiet,
             now: Utc::now(),
