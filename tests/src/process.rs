@@ -107,9 +107,10 @@ impl ProcessFixture {
     }
 
     /// Waits until `count_sql` (a `SELECT count(*)`) finds rows: the service migrated and
-    /// seeded its database.
-    pub async fn wait_for_schema(&self, count_sql: &str) {
-        let deadline = Instant::now() + Duration::from_secs(60);
+    /// seeded its database. `alive` says whether the process still runs, so a start-up
+    /// failure is reported as such (rerun with TEST_LOG=1 to see why).
+    pub async fn wait_for_schema(&self, count_sql: &str, mut alive: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(90);
         loop {
             let ready = self
                 .db
@@ -122,6 +123,7 @@ impl ProcessFixture {
             if ready {
                 return;
             }
+            assert!(alive(), "{} exited during start-up", self.service);
             assert!(Instant::now() < deadline, "{} never created its schema", self.service);
             tokio::time::sleep(Duration::from_millis(200)).await;
         }

@@ -20,7 +20,9 @@ use lapor_e2e::stack::{SMS_IDEMPOTENCY_TLV, authorized, repo_root, smsc_config};
 use lapor_messaging::publisher::{self, Message};
 use lapor_messaging::topology::{self, EVENTS_EXCHANGE};
 use lapor_messaging::{new_envelope, new_typed_envelope};
-use lapor_proto::events::v1::{ComplaintAssigned, ComplaintEscalated, EventEnvelope, event_envelope::Payload};
+use lapor_proto::events::v1::{
+    CaseUpdated, ComplaintAssigned, ComplaintEscalated, EventEnvelope, event_envelope::Payload,
+};
 use lapor_proto::notification::v1::notification_service_client::NotificationServiceClient;
 use lapor_proto::notification::v1::{
     ListDeadLettersRequest, ListDeliveriesRequest, Preferences, ReplayDeadLettersRequest, ResendDeliveryRequest,
@@ -75,6 +77,10 @@ impl Worker {
             .spawn()
             .expect("start lapor-notification");
         Worker { child, grpc_port }
+    }
+
+    fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// SIGKILL: no drain, in-flight sends cut off.
@@ -264,7 +270,11 @@ async fn thousand_notifications_arrive_exactly_once_through_faults_and_a_killed_
         Worker::start(&fixture, smtp.port, &smsc, &templates),
         Worker::start(&fixture, smtp.port, &smsc, &templates),
     ];
-    fixture.wait_for_schema("SELECT count(*) FROM recipients").await;
+    fixture
+        .wait_for_schema("SELECT count(*) FROM recipients", || {
+            workers.iter_mut().all(Worker::running)
+        })
+        .await;
     let (_connection, channel) = broker(&fixture).await;
 
     for i in 0..EVENTS {
@@ -413,8 +423,10 @@ async fn bad_recipients_templates_and_smsc_errors_are_recorded_failures() {
         format!("{{% if title == \"{BREAKS_TEMPLATE}\" %}}{{{{ level | long_time(lang) }}}}{{% endif %}}{original}"),
     )
     .expect("write template");
-    let worker = Worker::start(&fixture, smtp.port, &smsc, &templates);
-    fixture.wait_for_schema("SELECT count(*) FROM recipients").await;
+    let mut worker = Worker::start(&fixture, smtp.port, &smsc, &templates);
+    fixture
+        .wait_for_schema("SELECT count(*) FROM recipients", || worker.running())
+        .await;
     // Bad contact data for dinkes-penghubung1; penghubung2 and the kepala want SMS only.
     exec(
         &fixture.db,
@@ -653,6 +665,7 @@ async fn bad_recipients_templates_and_smsc_errors_are_recorded_failures() {
 #[derive(Debug, Clone)]
 struct Row {
     id: String,
+    event_id: String,
     tracking_id: String,
     recipient_id: String,
     channel: String,
@@ -666,7 +679,7 @@ async fn delivery_rows(fixture: &ProcessFixture) -> Vec<Row> {
         .db
         .query_all_raw(Statement::from_string(
             DbBackend::Postgres,
-            "SELECT id::text AS id, tracking_id, recipient_id, channel, state, coalesce(last_error, '') AS last_error, \
+            "SELECT id::text AS id, event_id::text AS event_id, tracking_id, recipient_id, channel, state, coalesce(last_error, '') AS last_error, \
              fallback_for::text AS fallback_for FROM deliveries ORDER BY created_at",
         ))
         .await
@@ -674,6 +687,7 @@ async fn delivery_rows(fixture: &ProcessFixture) -> Vec<Row> {
         .iter()
         .map(|r| Row {
             id: r.try_get("", "id").expect("id"),
+            event_id: r.try_get("", "event_id").expect("event_id"),
             tracking_id: r.try_get("", "tracking_id").expect("tracking_id"),
             recipient_id: r.try_get("", "recipient_id").expect("recipient_id"),
             channel: r.try_get("", "channel").expect("channel"),
@@ -701,4 +715,84 @@ async fn publish_raw(channel: &Channel, queue: &str, envelope: &EventEnvelope) {
     )
     .await
     .expect("published");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sub_unit_disposition_reaches_only_the_sub_units_officers() {
+    let fixture = ProcessFixture::new("delivsub", "notification").await;
+    let maildir = temp_dir("delivsub_mail");
+    let smtp = SmtpSink::start(maildir.clone()).await.expect("smtp sink");
+    let smsc = Smsc::start("127.0.0.1:0", smsc_config()).await.expect("smsc");
+    let mut worker = Worker::start(&fixture, smtp.port, &smsc, &repo_root().join("deploy/templates"));
+    fixture
+        .wait_for_schema("SELECT count(*) FROM recipients", || worker.running())
+        .await;
+    let (_connection, channel) = broker(&fixture).await;
+
+    // Assigned to dinkes: the SKPD-level liaison officers, not the sub-unit's.
+    let to_dinkes = assigned("dinkes", "Obat habis di puskesmas");
+    publish(&channel, "complaint.assigned.dinkes", &to_dinkes).await;
+    // The koordinator disposes it to a sub-unit (named as typed, in any case).
+    let disposed = new_typed_envelope(
+        "test",
+        "complaint.reassigned",
+        Uuid::parse_str(&to_dinkes.complaint_id).expect("uuid"),
+        &to_dinkes.tracking_id,
+        Payload::CaseUpdated(CaseUpdated {
+            state: "assigned".into(),
+            version: 3,
+            skpd_code: "dinkes".into(),
+            sub_unit: "bidang pelayanan kesehatan".into(),
+            category_code: "kesehatan.puskesmas".into(),
+            ..Default::default()
+        }),
+    );
+    publish(&channel, "complaint.reassigned.dinkes", &disposed).await;
+
+    let rows = eventually("both events delivered", Duration::from_secs(60), || async {
+        let rows = delivery_rows(&fixture).await;
+        let done = rows.len() >= 6 && rows.iter().all(|r| r.state == "SENT" || r.state == "DELIVERED");
+        done.then_some(rows)
+    })
+    .await;
+    let recipients = |event: &EventEnvelope| recipients_of(&rows, event);
+    let skpd_level: BTreeSet<(String, String)> = ["dinkes-penghubung1", "dinkes-penghubung2"]
+        .iter()
+        .flat_map(|who| {
+            [
+                (who.to_string(), "email".to_owned()),
+                (who.to_string(), "sms".to_owned()),
+            ]
+        })
+        .collect();
+    assert_eq!(recipients(&to_dinkes), skpd_level);
+    let sub_unit: BTreeSet<(String, String)> = [
+        ("dinkes-yankes-penghubung".to_owned(), "email".to_owned()),
+        ("dinkes-yankes-penghubung".to_owned(), "sms".to_owned()),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(recipients(&disposed), sub_unit);
+    let mail = eventually("the sub-unit officer's e-mail", Duration::from_secs(30), || {
+        let found = smtp
+            .messages()
+            .into_iter()
+            .find(|m| m.rcpt_to.contains(&"yankes@dinkes.kalselprov.example.id".to_owned()));
+        std::future::ready(found)
+    })
+    .await;
+    assert!(mail.raw.contains(&to_dinkes.tracking_id));
+
+    drop(worker);
+    smtp.stop().await;
+    let _ = std::fs::remove_dir_all(&maildir);
+    fixture.cleanup().await;
+}
+
+/// The (recipient, channel) pairs of `event`'s deliveries.
+fn recipients_of(rows: &[Row], event: &EventEnvelope) -> BTreeSet<(String, String)> {
+    rows.iter()
+        .filter(|r| r.event_id == event.event_id)
+        .map(|r| (r.recipient_id.clone(), r.channel.clone()))
+        .collect()
 }

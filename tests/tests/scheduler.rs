@@ -61,6 +61,10 @@ impl Replica {
         Replica { child, grpc_port }
     }
 
+    fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// SIGKILL: no drain, no goodbye to PostgreSQL or RabbitMQ.
     fn kill(&mut self) {
         let _ = self.child.kill();
@@ -235,7 +239,11 @@ async fn thousand_deadlines_fire_exactly_once_across_replicas_despite_sigkill() 
     let mut replicas: Vec<Replica> = (0..3)
         .map(|_| Replica::start(&fixture.url(), &fixture.name, None))
         .collect();
-    fixture.wait_for_schema("SELECT count(*) FROM skpds").await;
+    fixture
+        .wait_for_schema("SELECT count(*) FROM skpds", || {
+            replicas.iter_mut().all(Replica::running)
+        })
+        .await;
     let mut client = routing_client(replicas[0].grpc_port).await;
     for replica in &replicas[1..] {
         routing_client(replica.grpc_port).await;
@@ -357,8 +365,10 @@ async fn replica_with_clock_hours_ahead_fires_nothing_early() {
     );
 
     let fixture = ProcessFixture::new("skew", "routing").await;
-    let replica = Replica::start(&fixture.url(), &fixture.name, Some("+5h"));
-    fixture.wait_for_schema("SELECT count(*) FROM skpds").await;
+    let mut replica = Replica::start(&fixture.url(), &fixture.name, Some("+5h"));
+    fixture
+        .wait_for_schema("SELECT count(*) FROM skpds", || replica.running())
+        .await;
     routing_client(replica.grpc_port).await;
     // 50 deadlines due within the next 1–4 hours (before the replica's clock), 5 already due.
     insert_due_cases(&fixture.db, "future", 50, 3_600_000, 200_000).await;

@@ -96,6 +96,10 @@ pub struct Officer {
     pub role: OfficerRole,
     pub email: String,
     pub phone: String,
+    /// The sub-unit (bidang/seksi) an officer works in, by the name koordinators dispose
+    /// to; `None` for the SKPD-level officers who receive every assignment.
+    #[serde(default)]
+    pub sub_unit: Option<String>,
 }
 
 /// Everything in `deploy/seed/`, validated.

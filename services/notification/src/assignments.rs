@@ -1,5 +1,6 @@
 //! Consumes the SKPD work queues. A `complaint.assigned.<skpd>` becomes deliveries to every
-//! liaison officer (penghubung) of that SKPD; a `complaint.escalated.<level>.<skpd>`
+//! SKPD-level liaison officer (penghubung) of that SKPD; a `complaint.reassigned.<skpd>` to a
+//! sub-unit, deliveries to that sub-unit's officers; a `complaint.escalated.<level>.<skpd>`
 //! deliveries to the officers its `notify_roles` name (see [`crate::escalations`]). Each
 //! person is reached on the channels they prefer (see [`crate::outbound`]). Deliveries are
 //! written in the consumer's transaction; the worker sends them. Any other event on the
@@ -17,6 +18,9 @@ use lapor_messaging::{DeliveryContext, EventHandler, HandlerError, topology};
 use lapor_proto::events::v1::{EventEnvelope, event_envelope::Payload};
 use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder};
 use std::sync::Arc;
+
+/// A koordinator's disposition to a sub-unit.
+const REASSIGNED: &str = "complaint.reassigned";
 
 /// Written instead of the title of a rahasia case, which may name people or places.
 pub const HIDDEN_TITLE: &str = "(rahasia)";
@@ -93,9 +97,12 @@ impl EventHandler for Assignments {
     ) -> Result<(), HandlerError> {
         match &event.payload {
             Some(Payload::ComplaintAssigned(assigned)) => {
+                // The SKPD-level liaison officers; sub-unit officers hear when a case is
+                // disposed to their sub-unit.
                 let officers = recipient::Entity::find()
                     .filter(recipient::Column::SkpdCode.eq(assigned.skpd_code.as_str()))
                     .filter(recipient::Column::Role.eq(OfficerRole::Penghubung.as_str()))
+                    .filter(recipient::Column::SubUnit.is_null())
                     .order_by_asc(recipient::Column::Id)
                     .all(txn)
                     .await?;
@@ -163,6 +170,58 @@ impl EventHandler for Assignments {
                     &escalated.skpd_code,
                     &officers,
                     &self.timing(urgent),
+                    |officer| MessageContext {
+                        recipient_name: officer.name.clone(),
+                        ..base.clone()
+                    },
+                )
+                .await?;
+                Ok(())
+            }
+            Some(Payload::CaseUpdated(update)) if event.event_type == REASSIGNED && !update.sub_unit.is_empty() => {
+                let officers: Vec<_> = recipient::Entity::find()
+                    .filter(recipient::Column::SkpdCode.eq(update.skpd_code.as_str()))
+                    .order_by_asc(recipient::Column::Id)
+                    .all(txn)
+                    .await?
+                    .into_iter()
+                    .filter(|o| {
+                        o.sub_unit
+                            .as_deref()
+                            .is_some_and(|unit| unit.trim().eq_ignore_ascii_case(update.sub_unit.trim()))
+                    })
+                    .collect();
+                if officers.is_empty() {
+                    tracing::warn!(skpd = %update.skpd_code, sub_unit = %update.sub_unit, "sub-unit has no officer to notify");
+                }
+                let skpd_name = self.directory.skpd(&update.skpd_code).map_or_else(
+                    || update.skpd_code.clone(),
+                    |skpd| format!("{} ({})", skpd.name, update.sub_unit),
+                );
+                // The event carries no title (officer and citizen text stay out of events):
+                // the console link shows it.
+                let base = MessageContext {
+                    tracking_id: event.tracking_id.clone(),
+                    title: if update.rahasia {
+                        HIDDEN_TITLE.to_owned()
+                    } else {
+                        "(lihat di konsol)".to_owned()
+                    },
+                    rahasia: update.rahasia,
+                    skpd_name,
+                    category: self.category_name(&update.category_code),
+                    deadline_at: instant(update.sla_due_at.as_ref()),
+                    stage: "follow_up".into(),
+                    link: self.case_link(&event.tracking_id),
+                    ..MessageContext::default()
+                };
+                outbound::plan_for_officers(
+                    txn,
+                    event,
+                    Kind::Assigned,
+                    &update.skpd_code,
+                    &officers,
+                    &self.timing(false),
                     |officer| MessageContext {
                         recipient_name: officer.name.clone(),
                         ..base.clone()

@@ -110,6 +110,7 @@ mod tests {
             role: role.into(),
             email: format!("{id}@example.id"),
             phone: String::new(),
+            sub_unit: None,
             channels: "both".into(),
             lang: "id".into(),
             quiet_start: None,

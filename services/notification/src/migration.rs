@@ -20,6 +20,11 @@ impl MigratorTrait for Migrator {
                 up: CHANNELS_AND_STATES,
                 down: "SELECT 1",
             }),
+            Box::new(SqlMigration {
+                name: "m20261128_000004_recipient_sub_units",
+                up: "ALTER TABLE recipients ADD COLUMN sub_unit text;",
+                down: "ALTER TABLE recipients DROP COLUMN sub_unit;",
+            }),
         ]
     }
 }

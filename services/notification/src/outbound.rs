@@ -268,6 +268,7 @@ mod tests {
             role: "penghubung".into(),
             email: email.into(),
             phone: phone.into(),
+            sub_unit: None,
             channels: channels.into(),
             lang: "id".into(),
             quiet_start: None,

@@ -13,6 +13,7 @@ pub async fn seed(db: &DatabaseConnection, directory: &Directory) -> Result<(), 
         role: Set(o.role.as_str().to_owned()),
         email: Set(o.email.clone()),
         phone: Set(o.phone.clone()),
+        sub_unit: Set(o.sub_unit.clone()),
         // Preferences are the person's own: set once, kept across re-seeding.
         ..Default::default()
     });
@@ -25,6 +26,7 @@ pub async fn seed(db: &DatabaseConnection, directory: &Directory) -> Result<(), 
                     recipient::Column::Role,
                     recipient::Column::Email,
                     recipient::Column::Phone,
+                    recipient::Column::SubUnit,
                 ])
                 .to_owned(),
         )

@@ -10,6 +10,8 @@ pub struct Model {
     pub role: String,
     pub email: String,
     pub phone: String,
+    /// The sub-unit the officer works in; `None` at SKPD level.
+    pub sub_unit: Option<String>,
     /// `email`, `sms` or `both`.
     pub channels: String,
     /// `id` or `en`.
