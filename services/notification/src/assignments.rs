@@ -69,6 +69,29 @@ impl Assignments {
             .map_or_else(|| code.to_owned(), |k| k.name.clone())
     }
 
+    /// Plans `kind` for each officer: `base` greeting them by name.
+    #[allow(clippy::too_many_arguments)]
+    async fn plan(
+        &self,
+        txn: &DatabaseTransaction,
+        event: &EventEnvelope,
+        kind: Kind,
+        skpd_code: &str,
+        officers: &[recipient::Model],
+        urgent: bool,
+        base: &MessageContext,
+    ) -> Result<(), HandlerError> {
+        let timing = self.timing(urgent);
+        outbound::plan_for_officers(txn, event, kind, skpd_code, officers, &timing, |officer| {
+            MessageContext {
+                recipient_name: officer.name.clone(),
+                ..base.clone()
+            }
+        })
+        .await?;
+        Ok(())
+    }
+
     fn timing(&self, urgent: bool) -> Timing {
         Timing {
             urgent,
@@ -121,20 +144,8 @@ impl EventHandler for Assignments {
                     link: self.case_link(&event.tracking_id),
                     ..MessageContext::default()
                 };
-                outbound::plan_for_officers(
-                    txn,
-                    event,
-                    Kind::Assigned,
-                    &assigned.skpd_code,
-                    &officers,
-                    &self.timing(false),
-                    |officer| MessageContext {
-                        recipient_name: officer.name.clone(),
-                        ..base.clone()
-                    },
-                )
-                .await?;
-                Ok(())
+                self.plan(txn, event, Kind::Assigned, &assigned.skpd_code, &officers, false, &base)
+                    .await
             }
             Some(Payload::ComplaintEscalated(escalated)) => {
                 let (audiences, unknown) = escalations::audiences(&escalated.notify_roles);
@@ -163,20 +174,16 @@ impl EventHandler for Assignments {
                     ..MessageContext::default()
                 };
                 let urgent = self.urgent_levels.contains(&escalated.level);
-                outbound::plan_for_officers(
+                self.plan(
                     txn,
                     event,
                     Kind::Escalated,
                     &escalated.skpd_code,
                     &officers,
-                    &self.timing(urgent),
-                    |officer| MessageContext {
-                        recipient_name: officer.name.clone(),
-                        ..base.clone()
-                    },
+                    urgent,
+                    &base,
                 )
-                .await?;
-                Ok(())
+                .await
             }
             Some(Payload::CaseUpdated(update)) if event.event_type == REASSIGNED && !update.sub_unit.is_empty() => {
                 let officers: Vec<_> = recipient::Entity::find()
@@ -215,20 +222,8 @@ impl EventHandler for Assignments {
                     link: self.case_link(&event.tracking_id),
                     ..MessageContext::default()
                 };
-                outbound::plan_for_officers(
-                    txn,
-                    event,
-                    Kind::Assigned,
-                    &update.skpd_code,
-                    &officers,
-                    &self.timing(false),
-                    |officer| MessageContext {
-                        recipient_name: officer.name.clone(),
-                        ..base.clone()
-                    },
-                )
-                .await?;
-                Ok(())
+                self.plan(txn, event, Kind::Assigned, &update.skpd_code, &officers, false, &base)
+                    .await
             }
             _ => {
                 tracing::debug!(event_type = %event.event_type, "ignoring event on skpd queue");
