@@ -20,6 +20,9 @@ export LAPOR__AUTH__DEV_SECRET="${LAPOR__AUTH__DEV_SECRET:-$(cat var/dev-auth.se
 if [ ! -s var/dev-service.token ]; then head -c 32 /dev/urandom | base64 | tr -d '\n/+=' > var/dev-service.token; fi
 export LAPOR__INTERNAL__SERVICE_TOKEN="${LAPOR__INTERNAL__SERVICE_TOKEN:-$(cat var/dev-service.token)}"
 export LAPOR__INTAKE__SERVICE_TOKEN="$LAPOR__INTERNAL__SERVICE_TOKEN"
+# The secret an SMS aggregator's webhook presents (POST /api/v1/sms/inbound).
+if [ ! -s var/dev-sms-webhook.token ]; then head -c 24 /dev/urandom | base64 | tr -d '\n/+=' > var/dev-sms-webhook.token; fi
+export LAPOR__SMS__WEBHOOK_TOKEN="${LAPOR__SMS__WEBHOOK_TOKEN:-$(cat var/dev-sms-webhook.token)}"
 export LAPOR_CONFIG_DIR="$root/deploy/config"
 
 pids=()

@@ -54,6 +54,9 @@ pub fn authorized<T>(message: T, token: &str) -> tonic::Request<T> {
     request
 }
 
+/// What the test's SMS aggregator presents to intake's webhook.
+pub const TEST_SMS_WEBHOOK_TOKEN: &str = "test-sms-webhook-token";
+
 /// Shared by intake and notification for reporter-contact lookups.
 pub const TEST_SERVICE_TOKEN: &str = "test-internal-service-token";
 
@@ -247,6 +250,7 @@ impl Stack {
                         system_id: "lapor".into(),
                         password: "lapor".into(),
                         system_type: String::new(),
+                        webhook_token: TEST_SMS_WEBHOOK_TOKEN.into(),
                         default_kabupaten: "6371".into(),
                     },
                 };

@@ -2140,5 +2140,68 @@ async fn sms_short_code_takes_complaints_and_answers_status() {
     assert_eq!(free_case.category_code, "lainnya");
     assert_eq!(free_case.kabupaten_code, "6372");
     assert!(sms_to(&stack, CITIZEN).len() <= before + 1, "one status answer");
+
+    // The same short code through an aggregator's webhook: JSON or form, the complaint is
+    // stored before the answer, a repeat is the same complaint, a wrong token or a text that
+    // cannot be taken gets a JSON error and stores nothing.
+    let url = format!("http://127.0.0.1:{}/api/v1/sms/inbound", stack.http_port("intake"));
+    let http = reqwest::Client::new();
+    let hook = |body: serde_json::Value, token: &str| {
+        http.post(&url)
+            .header("x-lapor-webhook-token", token)
+            .json(&body)
+            .send()
+    };
+    let text = "LAPOR#sampah#Banjarbaru#Sampah menumpuk di pasar dan tidak diangkut";
+    let body = serde_json::json!({"from": "0813-4444-5555", "to": "1708", "text": text});
+    let denied = hook(body.clone(), "wrong").await.expect("http");
+    assert_eq!(denied.status(), 401);
+    let created = hook(body.clone(), lapor_e2e::stack::TEST_SMS_WEBHOOK_TOKEN)
+        .await
+        .expect("http");
+    assert_eq!(created.status(), 201);
+    let created: serde_json::Value = created.json().await.expect("json");
+    let webhook_id = created["tracking_id"].as_str().expect("tracking id").to_owned();
+    let again = hook(body, lapor_e2e::stack::TEST_SMS_WEBHOOK_TOKEN)
+        .await
+        .expect("http");
+    assert_eq!(again.status(), 200, "a repeat replays");
+    let again: serde_json::Value = again.json().await.expect("json");
+    assert_eq!(again["tracking_id"], webhook_id.as_str());
+    let case = wait_for_state(&stack, &webhook_id, "assigned").await;
+    assert_eq!(case.category_code, "lingkungan.sampah");
+    assert_eq!(case.kabupaten_code, "6372");
+    let form = http
+        .post(&url)
+        .header("x-lapor-webhook-token", lapor_e2e::stack::TEST_SMS_WEBHOOK_TOKEN)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("from=%2B6281355556666&text=STATUS")
+        .send()
+        .await
+        .expect("http");
+    assert_eq!(form.status(), 422);
+    let error: serde_json::Value = form.json().await.expect("json");
+    assert_eq!(error["code"], "sms_refused");
+    assert_eq!(error["field"], "text");
+    let bad_sender = hook(
+        serde_json::json!({"from": "12ab", "text": "Jalan rusak"}),
+        lapor_e2e::stack::TEST_SMS_WEBHOOK_TOKEN,
+    )
+    .await
+    .expect("http");
+    assert_eq!(bad_sender.status(), 422);
+    let plain = http
+        .post(&url)
+        .header("x-lapor-webhook-token", lapor_e2e::stack::TEST_SMS_WEBHOOK_TOKEN)
+        .body("from=1&text=2")
+        .send()
+        .await
+        .expect("http");
+    assert_eq!(plain.status(), 415);
+    assert_eq!(
+        count(&intake_db, "SELECT count(*) FROM complaints WHERE channel = 'sms'").await,
+        3,
+        "only the webhook's one complaint was added"
+    );
     stack.stop().await.expect("stop");
 }

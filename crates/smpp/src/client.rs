@@ -939,7 +939,12 @@ impl Driver {
     /// Turns a `deliver_sm` into an [`Inbound`]; returns the status to answer.
     fn on_deliver_sm(&mut self, d: &DeliverSm) -> u32 {
         let wanted = !self.inbound_tx.is_closed();
-        if wanted && self.inbound_tx.capacity() == 0 {
+        if !wanted {
+            // Nobody reads inbound messages any more (the application is stopping): the
+            // SMSC keeps them and delivers again, instead of this session dropping them.
+            return 0x64; // ESME_RX_T_APPN
+        }
+        if self.inbound_tx.capacity() == 0 {
             tracing::warn!("inbound channel full; asking the SMSC to redeliver later");
             return 0x64; // ESME_RX_T_APPN
         }

@@ -125,7 +125,7 @@ impl IntoResponse for ApiFailure {
     }
 }
 
-fn failure(status: StatusCode, code: &str, message: impl Into<String>, field: Option<&str>) -> ApiFailure {
+pub(crate) fn failure(status: StatusCode, code: &str, message: impl Into<String>, field: Option<&str>) -> ApiFailure {
     ApiFailure(
         status,
         ApiError {

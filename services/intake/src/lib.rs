@@ -6,6 +6,7 @@ pub mod entity;
 pub mod grpc;
 pub mod migration;
 pub mod sms;
+pub mod sms_webhook;
 pub mod status_events;
 pub mod submit;
 pub mod vault;
@@ -75,16 +76,22 @@ pub async fn run(settings: Settings, listeners: Listeners, shutdown: Cancellatio
         vault: vault.clone(),
         outbox: core.outbox.clone(),
     });
+    // Citizens' SMS arrive over the SMPP receiver, an aggregator's webhook, or both.
+    let sms_channel = Arc::new(sms::SmsChannel {
+        db: core.db.clone(),
+        submit: submit.clone(),
+        vault: vault.clone(),
+        outbox: core.outbox.clone(),
+    });
     if settings.sms.enabled {
-        let channel = sms::SmsChannel {
-            db: core.db.clone(),
-            submit: submit.clone(),
-            vault: vault.clone(),
-            outbox: core.outbox.clone(),
-        };
-        let sms_settings = settings.sms.clone();
+        let (channel, sms_settings) = (sms_channel.clone(), settings.sms.clone());
         core.spawn(Tier::Front, move |stop| channel.run(sms_settings, stop));
     }
+    let webhook = sms_webhook::router(Arc::new(sms_webhook::SmsWebhook {
+        channel: sms_channel,
+        token: settings.sms.webhook_token.clone(),
+        default_kabupaten: settings.sms.default_kabupaten.clone(),
+    }));
     // One IntakeService serves gRPC and, in-process, the JSON API.
     let intake = Arc::new(grpc::IntakeGrpc { submit });
     let service = IntakeServiceServer::from_arc(intake.clone()).max_decoding_message_size(64 * 1024);
@@ -98,7 +105,7 @@ pub async fn run(settings: Settings, listeners: Listeners, shutdown: Cancellatio
     core.serve(
         |mut server| server.add_service(service).add_service(contacts),
         "lapor.intake.v1.IntakeService",
-        api::router(intake),
+        api::router(intake).merge(webhook),
         listeners,
         shutdown,
     )

@@ -26,9 +26,14 @@ use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct SmsSettings {
-    /// Off unless an SMSC is configured.
+    /// The SMPP receiver: off unless an SMSC is configured.
     #[serde(default)]
     pub enabled: bool,
+    /// Shared secret an SMS aggregator presents to `POST /api/v1/sms/inbound` in
+    /// `X-Lapor-Webhook-Token`; empty disables the webhook. Secret:
+    /// `LAPOR__SMS__WEBHOOK_TOKEN`.
+    #[serde(default)]
+    pub webhook_token: String,
     #[serde(default)]
     pub addr: String,
     #[serde(default)]
@@ -52,13 +57,32 @@ pub struct SmsChannel {
 /// What became of one text, for logs and metrics.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Handled {
-    Complaint { tracking_id: String, replayed: bool },
-    StatusRequested { tracking_id: String },
+    Complaint {
+        tracking_id: String,
+        replayed: bool,
+    },
+    StatusRequested {
+        tracking_id: String,
+    },
+    /// The text cannot be taken as it is.
     Refused(String),
+    /// Storing failed (database or vault): worth delivering again later.
+    Unavailable(String),
+}
+
+impl Handled {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Handled::Complaint { .. } => "complaint",
+            Handled::StatusRequested { .. } => "status",
+            Handled::Refused(_) => "refused",
+            Handled::Unavailable(_) => "unavailable",
+        }
+    }
 }
 
 impl SmsChannel {
-    pub async fn run(self, settings: SmsSettings, stop: CancellationToken) {
+    pub async fn run(self: Arc<Self>, settings: SmsSettings, stop: CancellationToken) {
         let (client, mut inbound) = SmppClient::start(ClientConfig {
             addr: settings.addr.clone(),
             system_id: settings.system_id.clone(),
@@ -84,14 +108,10 @@ impl SmsChannel {
                 continue;
             };
             let outcome = self.handle(&source, &text, &settings.default_kabupaten).await;
-            let label = match &outcome {
-                Handled::Complaint { .. } => "complaint",
-                Handled::StatusRequested { .. } => "status",
-                Handled::Refused(_) => "refused",
-            };
-            metrics::counter!("lapor_sms_received_total", "outcome" => label).increment(1);
+            metrics::counter!("lapor_sms_received_total", "outcome" => outcome.label(), "via" => "smpp").increment(1);
             match outcome {
                 Handled::Refused(reason) => tracing::warn!(%reason, "sms not taken"),
+                Handled::Unavailable(reason) => tracing::error!(%reason, "sms could not be stored"),
                 other => tracing::info!(outcome = ?other, "sms taken"),
             }
         }
@@ -142,7 +162,8 @@ impl SmsChannel {
                 replayed: accepted.replayed,
             },
             Err(SubmitError::Invalid(field)) => Handled::Refused(field.to_string()),
-            Err(error) => Handled::Refused(format!("not stored: {error}")),
+            Err(SubmitError::KeyReused) => Handled::Refused("idempotency key reused".into()),
+            Err(error) => Handled::Unavailable(error.to_string()),
         }
     }
 
@@ -156,7 +177,7 @@ impl SmsChannel {
         let complaint = match found {
             Ok(Some(complaint)) => complaint,
             Ok(None) => return Handled::Refused(format!("no report {tracking_id}")),
-            Err(error) => return Handled::Refused(format!("database: {error}")),
+            Err(error) => return Handled::Unavailable(format!("database: {error}")),
         };
         if !self.reported_from(&complaint, phone).await {
             return Handled::Refused(format!("{tracking_id} was not reported from this phone"));
@@ -183,7 +204,7 @@ impl SmsChannel {
                     tracking_id: complaint.tracking_id,
                 }
             }
-            Err(error) => Handled::Refused(format!("database: {error}")),
+            Err(error) => Handled::Unavailable(format!("database: {error}")),
         }
     }
 
