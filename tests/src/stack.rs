@@ -95,6 +95,8 @@ pub struct StackConfig {
     pub name: &'static str,
     /// Pool size per service; small, so parallel suites fit PostgreSQL's 100 connections.
     pub max_connections: u32,
+    /// Intake's abuse limits; generous by default, as every suite submits from 127.0.0.1.
+    pub limits: lapor_intake::limits::LimitSettings,
 }
 
 impl StackConfig {
@@ -102,6 +104,11 @@ impl StackConfig {
         Self {
             name,
             max_connections: 4,
+            limits: lapor_intake::limits::LimitSettings {
+                per_ip_per_minute: 10_000,
+                per_contact_per_hour: 10_000,
+                trusted_proxies: Vec::new(),
+            },
         }
     }
 }
@@ -119,6 +126,7 @@ pub struct Stack {
     pub smtp: SmtpSink,
     /// The SMSC simulator: a real SMPP peer on loopback that notification binds to.
     pub smsc: lapor_smpp::sim::Smsc,
+    limits: lapor_intake::limits::LimitSettings,
     running: HashMap<&'static str, Running>,
     _maildir: tempdir::TempDirGuard,
     vhost_guard: rabbit::VhostGuard,
@@ -192,6 +200,7 @@ impl Stack {
             smtp,
             smsc,
             running: HashMap::new(),
+            limits: config.limits.clone(),
             _maildir: tempdir::TempDirGuard(maildir),
             vhost_guard,
         };
@@ -243,6 +252,7 @@ impl Stack {
                     internal: lapor_intake::InternalSettings {
                         service_token: TEST_SERVICE_TOKEN.into(),
                     },
+                    limits: self.limits.clone(),
                     // The 1708 short code, bound as a receiver to the simulator.
                     sms: lapor_intake::sms::SmsSettings {
                         enabled: true,

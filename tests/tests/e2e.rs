@@ -2205,3 +2205,88 @@ async fn sms_short_code_takes_complaints_and_answers_status() {
     );
     stack.stop().await.expect("stop");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn abuse_limits_answer_429_and_resource_exhausted_with_retry_after() {
+    let mut config = StackConfig::new("limits");
+    config.limits = lapor_intake::limits::LimitSettings {
+        per_ip_per_minute: 3,
+        per_contact_per_hour: 2,
+        // The test client plays the ingress: its X-Forwarded-For is believed.
+        trusted_proxies: vec!["127.0.0.1".into()],
+    };
+    let stack = Stack::start(config).await.expect("stack");
+    let url = format!("http://127.0.0.1:{}/api/v1/complaints", stack.http_port("intake"));
+    let http = reqwest::Client::new();
+    let submit = |client: &'static str, email: Option<&'static str>| {
+        let mut body = serde_json::json!({
+            "title": "Lampu jalan mati di gang",
+            "body": "Sudah dua minggu lampu jalan di gang kami mati total.",
+            "category_code": "infrastruktur.jalan-jembatan",
+            "kabupaten_code": "6371",
+        });
+        if let Some(email) = email {
+            body["reporter"] = serde_json::json!({ "email": email });
+        }
+        http.post(&url).header("x-forwarded-for", client).json(&body).send()
+    };
+    // Per client address, as the ingress reports it.
+    for _ in 0..3 {
+        assert_eq!(submit("198.51.100.1", None).await.expect("http").status(), 201);
+    }
+    let limited = submit("198.51.100.1", None).await.expect("http");
+    assert_eq!(limited.status(), 429);
+    let wait: u64 = limited
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After");
+    assert!((1..=60).contains(&wait), "{wait}");
+    let error: serde_json::Value = limited.json().await.expect("json");
+    assert_eq!(error["code"], "rate_limited");
+    assert_eq!(submit("198.51.100.2", None).await.expect("http").status(), 201);
+    // Per reporter contact, whatever the address.
+    for client in ["198.51.100.3", "198.51.100.4"] {
+        assert_eq!(
+            submit(client, Some("warga.aktif@example.id"))
+                .await
+                .expect("http")
+                .status(),
+            201
+        );
+    }
+    let same_person = submit("198.51.100.5", Some("Warga.Aktif@example.id"))
+        .await
+        .expect("http");
+    assert_eq!(same_person.status(), 429);
+    assert!(same_person.headers().contains_key("retry-after"));
+    // gRPC: the peer is the test itself, a fresh bucket of 3.
+    let mut intake = stack.intake().await.expect("client");
+    for _ in 0..3 {
+        intake
+            .submit_complaint(complaint("Jalan berlubang", "infrastruktur.jalan-jembatan", "6371"))
+            .await
+            .map(|_| ())
+            .or_else(|status| {
+                // The shared reporter of `complaint` hits the contact limit after 2.
+                (status.code() == tonic::Code::ResourceExhausted)
+                    .then_some(())
+                    .ok_or(status)
+            })
+            .expect("accepted or limited");
+    }
+    let refused = intake
+        .submit_complaint(complaint("Jalan berlubang", "infrastruktur.jalan-jembatan", "6371"))
+        .await
+        .expect_err("over the limit");
+    assert_eq!(refused.code(), tonic::Code::ResourceExhausted);
+    assert!(refused.metadata().get("retry-after").is_some());
+    let intake_db = stack.db("intake").await.expect("db");
+    assert_eq!(
+        count(&intake_db, "SELECT count(*) FROM complaints").await,
+        3 + 1 + 2 + 2,
+        "nothing over a limit was stored"
+    );
+    stack.stop().await.expect("stop");
+}

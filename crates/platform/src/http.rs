@@ -72,7 +72,9 @@ pub fn ops_router(readiness: Readiness) -> Router {
 }
 
 pub async fn serve(router: Router, listener: TcpListener, shutdown: CancellationToken) {
-    if let Err(error) = axum::serve(listener, router)
+    // Handlers may read the peer address (intake's abuse limits).
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    if let Err(error) = axum::serve(listener, service)
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
     {

@@ -5,7 +5,7 @@
 
 use crate::grpc::IntakeGrpc;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -117,12 +117,32 @@ pub struct ApiError {
     pub field: Option<String>,
 }
 
-pub struct ApiFailure(StatusCode, ApiError);
+/// An error response; `retry_after` (seconds) becomes the `Retry-After` header of a 429.
+pub struct ApiFailure(StatusCode, ApiError, Option<u64>);
+
+impl ApiFailure {
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.2 = Some(seconds);
+        self
+    }
+}
 
 impl IntoResponse for ApiFailure {
     fn into_response(self) -> Response {
-        (self.0, Json(self.1)).into_response()
+        let mut response = (self.0, Json(self.1)).into_response();
+        if let Some(seconds) = self.2 {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
+}
+
+/// 429 for a submission over an abuse limit.
+pub(crate) fn too_many(limited: &crate::limits::Limited) -> ApiFailure {
+    failure(StatusCode::TOO_MANY_REQUESTS, "rate_limited", limited.to_string(), None)
+        .retry_after(limited.retry_after_seconds())
 }
 
 pub(crate) fn failure(status: StatusCode, code: &str, message: impl Into<String>, field: Option<&str>) -> ApiFailure {
@@ -133,6 +153,7 @@ pub(crate) fn failure(status: StatusCode, code: &str, message: impl Into<String>
             message: message.into(),
             field: field.map(str::to_owned),
         },
+        None,
     )
 }
 
@@ -148,6 +169,16 @@ impl From<tonic::Status> for ApiFailure {
             tonic::Code::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             tonic::Code::AlreadyExists => (StatusCode::CONFLICT, "idempotency_key_reused"),
             tonic::Code::PermissionDenied => (StatusCode::FORBIDDEN, "permission_denied"),
+            tonic::Code::ResourceExhausted => {
+                let seconds = status
+                    .metadata()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(60);
+                return failure(StatusCode::TOO_MANY_REQUESTS, "rate_limited", status.message(), None)
+                    .retry_after(seconds);
+            }
             _ => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         };
         failure(http, code, status.message(), field.as_deref())
@@ -188,9 +219,15 @@ fn kind_of(raw: Option<&str>) -> Result<ComplaintKind, ApiFailure> {
 )]
 async fn submit_complaint(
     State(grpc): State<Arc<IntakeGrpc>>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,
     body: Result<Json<SubmitComplaint>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiFailure> {
+    let limits = &grpc.submit.limits;
+    let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    limits
+        .check_ip(limits.client_ip(peer.ip(), forwarded))
+        .map_err(|limited| too_many(&limited))?;
     let Json(request) = body.map_err(|rejection| {
         let status = rejection.status();
         let code = if status == StatusCode::PAYLOAD_TOO_LARGE {

@@ -14,6 +14,15 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
+/// Over a limit: RESOURCE_EXHAUSTED, with the wait in `retry-after` metadata (seconds).
+pub fn resource_exhausted(limited: &crate::limits::Limited) -> Status {
+    let mut status = Status::resource_exhausted(limited.to_string());
+    if let Ok(value) = limited.retry_after_seconds().to_string().parse() {
+        status.metadata_mut().insert("retry-after", value);
+    }
+    status
+}
+
 pub struct IntakeGrpc {
     pub submit: Arc<SubmitService>,
 }
@@ -23,6 +32,7 @@ impl From<SubmitError> for Status {
         match error {
             SubmitError::Invalid(field) => invalid_argument(field.field, &field.message),
             SubmitError::KeyReused => Status::already_exists(error.to_string()),
+            SubmitError::Limited(limited) => resource_exhausted(&limited),
             SubmitError::Vault(_) | SubmitError::Db(_) => {
                 tracing::error!(%error, "submission failed");
                 Status::unavailable("submission could not be stored, retry with the same idempotency key")
@@ -38,6 +48,14 @@ impl IntakeService for IntakeGrpc {
         &self,
         request: Request<SubmitComplaintRequest>,
     ) -> Result<Response<SubmitComplaintResponse>, Status> {
+        if let Some(peer) = request.remote_addr() {
+            let forwarded = request.metadata().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+            let client = self.submit.limits.client_ip(peer.ip(), forwarded);
+            self.submit
+                .limits
+                .check_ip(client)
+                .map_err(|l| resource_exhausted(&l))?;
+        }
         let request = request.into_inner();
         let kind =
             ComplaintKind::try_from(request.kind).map_err(|_| invalid_argument("kind", "unknown complaint kind"))?;

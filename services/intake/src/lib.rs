@@ -4,6 +4,7 @@ pub mod api;
 pub mod contacts;
 pub mod entity;
 pub mod grpc;
+pub mod limits;
 pub mod migration;
 pub mod sms;
 pub mod sms_webhook;
@@ -42,6 +43,7 @@ pub struct Settings {
     pub vault: VaultSettings,
     pub internal: InternalSettings,
     pub sms: sms::SmsSettings,
+    pub limits: limits::LimitSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -70,11 +72,21 @@ pub async fn run(settings: Settings, listeners: Listeners, shutdown: Cancellatio
         ConsumerSpec::new(status_events::QUEUE, status_events::binding_keys()),
         Arc::new(status_events::StatusEvents),
     );
+    let limits = Arc::new(limits::Limits::new(&settings.limits).map_err(anyhow::Error::msg)?);
     let submit = Arc::new(submit::SubmitService {
         db: core.db.clone(),
         directory,
         vault: vault.clone(),
         outbox: core.outbox.clone(),
+        limits: limits.clone(),
+    });
+    core.spawn(Tier::Worker, move |stop| async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => limits.forget_idle(),
+                _ = stop.cancelled() => break,
+            }
+        }
     });
     // Citizens' SMS arrive over the SMPP receiver, an aggregator's webhook, or both.
     let sms_channel = Arc::new(sms::SmsChannel {

@@ -68,6 +68,8 @@ pub enum Handled {
     Refused(String),
     /// Storing failed (database or vault): worth delivering again later.
     Unavailable(String),
+    /// Over the per-phone limit.
+    Limited(crate::limits::Limited),
 }
 
 impl Handled {
@@ -77,6 +79,7 @@ impl Handled {
             Handled::StatusRequested { .. } => "status",
             Handled::Refused(_) => "refused",
             Handled::Unavailable(_) => "unavailable",
+            Handled::Limited(_) => "limited",
         }
     }
 }
@@ -112,6 +115,7 @@ impl SmsChannel {
             match outcome {
                 Handled::Refused(reason) => tracing::warn!(%reason, "sms not taken"),
                 Handled::Unavailable(reason) => tracing::error!(%reason, "sms could not be stored"),
+                Handled::Limited(limited) => tracing::warn!(%limited, "sms over the per-phone limit"),
                 other => tracing::info!(outcome = ?other, "sms taken"),
             }
         }
@@ -163,6 +167,7 @@ impl SmsChannel {
             },
             Err(SubmitError::Invalid(field)) => Handled::Refused(field.to_string()),
             Err(SubmitError::KeyReused) => Handled::Refused("idempotency key reused".into()),
+            Err(SubmitError::Limited(limited)) => Handled::Limited(limited),
             Err(error) => Handled::Unavailable(error.to_string()),
         }
     }

@@ -4,7 +4,7 @@
 //! only after it is stored, so a 5xx or a timeout makes the aggregator deliver it again
 //! (the idempotency key makes that one complaint).
 
-use crate::api::{ApiFailure, failure};
+use crate::api::{ApiFailure, failure, too_many};
 use crate::sms::{Handled, SmsChannel};
 use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -132,6 +132,7 @@ async fn inbound(State(webhook): State<Arc<SmsWebhook>>, request: Request) -> Re
                 Some(field),
             ))
         }
+        Handled::Limited(limited) => Err(too_many(&limited)),
         Handled::Unavailable(reason) => {
             tracing::error!(%reason, "sms from the webhook could not be stored");
             Err(failure(

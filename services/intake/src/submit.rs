@@ -22,6 +22,8 @@ pub enum SubmitError {
     Invalid(#[from] FieldError),
     #[error("idempotency key was already used for a different submission")]
     KeyReused,
+    #[error("{0}")]
+    Limited(crate::limits::Limited),
     #[error("vault: {0}")]
     Vault(#[from] VaultError),
     #[error("database: {0}")]
@@ -51,6 +53,7 @@ pub struct SubmitService {
     pub directory: Arc<Directory>,
     pub vault: Arc<Vault>,
     pub outbox: Outbox,
+    pub limits: Arc<crate::limits::Limits>,
 }
 
 /// Fingerprint of what was submitted, to tell a retry from a different request reusing a key.
@@ -83,6 +86,13 @@ impl SubmitService {
             && let Some(existing) = self.find_by_key(key).await?
         {
             return replay(existing, &hash);
+        }
+        // A retry above replayed for free; a new submission counts against its contacts.
+        for contact in [valid.reporter_phone.as_deref(), valid.reporter_email.as_deref()]
+            .into_iter()
+            .flatten()
+        {
+            self.limits.check_contact(contact).map_err(SubmitError::Limited)?;
         }
         match self.insert(&valid, &submission, &hash).await {
             Ok(accepted) => {
