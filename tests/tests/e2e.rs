@@ -398,6 +398,24 @@ async fn complaint_flows_from_intake_to_officers_mailbox_and_analytics() {
         );
     }
 
+    // Operators see it in notification's Prometheus metrics: deliveries by channel and
+    // outcome, each SKPD queue's depth and consumers, and the database pool.
+    let metrics_url = format!("http://127.0.0.1:{}/metrics", stack.http_port("notification"));
+    let metrics = eventually("queue and pool gauges", WAIT, || async {
+        let text = reqwest::get(&metrics_url).await.ok()?.text().await.ok()?;
+        let sampled = text.contains("lapor_queue_messages{queue=\"skpd.pupr\"}")
+            && text.contains("lapor_queue_consumers{queue=\"notification.reporters\"} 1");
+        sampled.then_some(text)
+    })
+    .await;
+    for expected in [
+        "lapor_deliveries_total{channel=\"sms\",outcome=\"sent\"}",
+        "lapor_deliveries_total{channel=\"email\",outcome=\"sent\"}",
+        "lapor_db_pool_connections{state=\"in_use\"}",
+        "lapor_db_pool_max_connections 4",
+    ] {
+        assert!(metrics.contains(expected), "{expected} missing from\n{metrics}");
+    }
     let total = eventually("analytics counts", WAIT, || async {
         let s = summary(&stack).await;
         (s.complaints_total == 3 && s.notifications_sent == 24).then_some(s)

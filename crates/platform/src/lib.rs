@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod config;
 pub mod database;
+pub mod gauges;
 pub mod grpc;
 pub mod http;
 pub mod lifecycle;

@@ -5,7 +5,7 @@
 use crate::config::{AmqpSettings, DatabaseSettings};
 use crate::http::Readiness;
 use crate::lifecycle::{Lifecycle, Listeners, Tier};
-use crate::{database, grpc, http};
+use crate::{database, gauges, grpc, http};
 use lapor_messaging::consumer::{ConsumerHealth, ConsumerRunner};
 use lapor_messaging::{Broker, ConsumerSpec, EventHandler, Outbox};
 use sea_orm::DatabaseConnection;
@@ -21,6 +21,8 @@ pub struct ServiceCore {
     pub outbox: Outbox,
     pub lifecycle: Lifecycle,
     consumers: Vec<ConsumerHealth>,
+    /// The queues this service consumes, for the depth gauges.
+    queues: Vec<String>,
 }
 
 impl ServiceCore {
@@ -44,11 +46,13 @@ impl ServiceCore {
             outbox,
             lifecycle,
             consumers: Vec::new(),
+            queues: Vec::new(),
         })
     }
 
     /// Runs an idempotent consumer for `spec` in the front tier; readiness waits for it.
     pub fn consume(&mut self, spec: ConsumerSpec, handler: Arc<dyn EventHandler>) {
+        self.queues.push(spec.queue.clone());
         let runner = ConsumerRunner::new(spec, self.db.clone(), self.broker.clone(), self.outbox.clone(), handler);
         self.consumers.push(runner.health());
         self.lifecycle.spawn(Tier::Front, |stop| runner.run(stop));
@@ -88,6 +92,9 @@ impl ServiceCore {
         let http_router = http_routes.merge(http::ops_router(readiness));
         self.lifecycle
             .spawn(Tier::Front, |stop| http::serve(http_router, listeners.http, stop));
+        let (db, broker, queues) = (self.db.clone(), self.broker.clone(), self.queues.clone());
+        self.lifecycle
+            .spawn(Tier::Worker, move |stop| gauges::sample(db, broker, queues, stop));
         tracing::info!(service = self.name, "started");
         self.lifecycle.run_until(shutdown).await;
         self.broker.close().await;
