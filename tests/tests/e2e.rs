@@ -413,6 +413,7 @@ async fn complaint_flows_from_intake_to_officers_mailbox_and_analytics() {
         "lapor_deliveries_total{channel=\"email\",outcome=\"sent\"}",
         "lapor_db_pool_connections{state=\"in_use\"}",
         "lapor_db_pool_max_connections 4",
+        "lapor_grpc_request_duration_seconds_count{method=\"/lapor.intake.v1.IntakeService/SubmitComplaint\",code=\"0\"}",
     ] {
         assert!(metrics.contains(expected), "{expected} missing from\n{metrics}");
     }

@@ -1,16 +1,23 @@
 //! gRPC server scaffolding: health (tonic-health) and reflection on every port, message-size
 //! limits, and a shutdown that reports NOT_SERVING before draining.
 
+use crate::rpc_metrics::RpcMetricsLayer;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::server::{Router, TcpIncoming};
+use tonic::transport::server::TcpIncoming;
+use tower::layer::util::{Identity, Stack};
+
+/// The server every service builds on, with the per-call metrics layer.
+pub type Server = tonic::transport::Server<Stack<RpcMetricsLayer, Identity>>;
+/// Its router, once services are added.
+pub type Router = tonic::transport::server::Router<Stack<RpcMetricsLayer, Identity>>;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
 /// A server builder with the limits every LAPOR service uses. `max_connection_age` makes
 /// clients behind a Kubernetes ClusterIP reconnect now and then, spreading load over replicas.
-pub fn server() -> tonic::transport::Server {
+pub fn server() -> Server {
     tonic::transport::Server::builder()
         .timeout(Duration::from_secs(30))
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
@@ -18,6 +25,7 @@ pub fn server() -> tonic::transport::Server {
         .max_connection_age(Duration::from_secs(300))
         .max_connection_age_grace(Duration::from_secs(30))
         .trace_fn(request_span)
+        .layer(RpcMetricsLayer)
 }
 
 /// The server span of one call, child of the caller's W3C trace context when it sent one,

@@ -8,6 +8,7 @@ pub mod gauges;
 pub mod grpc;
 pub mod http;
 pub mod lifecycle;
+pub mod rpc_metrics;
 pub mod service;
 pub mod telemetry;
 

@@ -70,7 +70,7 @@ impl ServiceCore {
     /// the ops routes until `shutdown`, then stops every tier in order.
     pub async fn serve(
         self,
-        grpc_service: impl FnOnce(tonic::transport::Server) -> tonic::transport::server::Router,
+        grpc_service: impl FnOnce(grpc::Server) -> grpc::Router,
         grpc_service_name: &'static str,
         http_routes: axum::Router,
         listeners: Listeners,
