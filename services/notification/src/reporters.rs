@@ -1,8 +1,9 @@
 //! Messages to reporters: their tracking id right after submission, the state when they ask
-//! for it by SMS, and a word when something changes for them (disposed to an SKPD, a question on hold, the follow-up to
-//! reply to, closed, redirected, archived). Events carry no contact and no free text, so a
-//! message names the tracking id and links the public status page; the contact is asked of
-//! intake now only to learn which channels exist, and again when sending.
+//! for it by SMS, and a word when something changes for them (disposed to an SKPD, a
+//! question on hold, the follow-up to reply to, closed, redirected, archived). Events carry
+//! no contact and no free text, so a message names the tracking id and links the public
+//! status page; the contact is asked of intake now only to learn which channels exist, and
+//! again when sending.
 
 use crate::channels::{EMAIL, SMS};
 use crate::contacts::IntakeContacts;
