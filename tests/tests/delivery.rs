@@ -650,6 +650,7 @@ async fn bad_recipients_templates_and_smsc_errors_are_recorded_failures() {
         .expect("log")
         .into_inner()
         .deliveries;
+    assert!(!log.is_empty(), "the failures above are in the log");
     assert!(
         log.iter().all(|d| d.state == "FAILED" && !d.last_error.is_empty()),
         "{log:?}"

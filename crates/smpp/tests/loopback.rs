@@ -462,6 +462,29 @@ async fn read_cmd(stream: &mut TcpStream, buf: &mut BytesMut) -> Option<Command>
     }
 }
 
+/// Plays the SMSC for one connection: accepts it and answers its transceiver bind.
+async fn accept_transceiver(listener: &TcpListener) -> (TcpStream, BytesMut) {
+    let (mut stream, _) = tokio::time::timeout(WAIT, listener.accept())
+        .await
+        .expect("the client connects")
+        .expect("accept");
+    let mut buf = BytesMut::new();
+    let bind = read_cmd(&mut stream, &mut buf).await.expect("bind");
+    assert_eq!(bind.id(), CommandId::BindTransceiver);
+    let resp = BindTransceiverResp::builder()
+        .system_id(COctetString::from_string("FAKE".into()).expect("ascii"))
+        .build();
+    stream
+        .write_all(&encode_command(&Command::new(
+            CommandStatus::EsmeRok,
+            bind.sequence_number,
+            resp,
+        )))
+        .await
+        .expect("w");
+    (stream, buf)
+}
+
 async fn closed_by_peer(stream: &mut TcpStream) -> bool {
     let mut b = [0u8; 256];
     let deadline = tokio::time::Instant::now() + WAIT;
@@ -554,23 +577,7 @@ async fn client_survives_malformed_pdus_and_protocol_oddities() {
     let (c, mut inbound) = SmppClient::start(cfg);
 
     // First connection.
-    let (mut s, _) = tokio::time::timeout(WAIT, listener.accept())
-        .await
-        .expect("connects")
-        .expect("accept");
-    let mut buf = BytesMut::new();
-    let bind = read_cmd(&mut s, &mut buf).await.expect("bind");
-    assert_eq!(bind.id(), CommandId::BindTransceiver);
-    let resp = BindTransceiverResp::builder()
-        .system_id(COctetString::from_string("FAKE".into()).expect("ascii"))
-        .build();
-    s.write_all(&encode_command(&Command::new(
-        CommandStatus::EsmeRok,
-        bind.sequence_number,
-        resp,
-    )))
-    .await
-    .expect("w");
+    let (mut s, mut buf) = accept_transceiver(&listener).await;
     assert!(c.wait_bound(WAIT).await);
 
     // deliver_sm whose UDH length runs past the message: rejected, no panic.
@@ -640,20 +647,7 @@ async fn client_survives_malformed_pdus_and_protocol_oddities() {
     assert!(closed_by_peer(&mut s).await, "client drops the connection");
 
     // ...and comes back.
-    let (mut s, _) = tokio::time::timeout(WAIT, listener.accept())
-        .await
-        .expect("reconnects")
-        .expect("accept");
-    let mut buf = BytesMut::new();
-    let bind = read_cmd(&mut s, &mut buf).await.expect("bind");
-    let resp = BindTransceiverResp::builder().build();
-    s.write_all(&encode_command(&Command::new(
-        CommandStatus::EsmeRok,
-        bind.sequence_number,
-        resp,
-    )))
-    .await
-    .expect("w");
+    let (mut s, mut buf) = accept_transceiver(&listener).await;
     let c2 = c.clone();
     let submit = tokio::spawn(async move { c2.submit(&sms("+62811", "y")).await });
     let sm = next_submit(&mut s, &mut buf).await;

@@ -104,11 +104,11 @@ impl SmsChannel {
                 message = inbound.recv() => message,
                 _ = stop.cancelled() => None,
             };
-            let Some(Inbound::Message { source, text, .. }) = message else {
-                if message.is_none() {
-                    break;
-                }
-                continue;
+            let (source, text) = match message {
+                None => break,
+                Some(Inbound::Message { source, text, .. }) => (source, text),
+                // A receiver session gets no receipts worth anything here.
+                Some(Inbound::Receipt { .. }) => continue,
             };
             let outcome = self.handle(&source, &text, &settings.default_kabupaten).await;
             metrics::counter!("lapor_sms_received_total", "outcome" => outcome.label(), "via" => "smpp").increment(1);

@@ -3,7 +3,7 @@
 //! officer's token (checked by the interceptor); what it may see or change is decided here.
 
 use crate::entity::{delivery, recipient};
-use crate::outbound::{FAILED, PENDING};
+use crate::outbound::{DELIVERED, FAILED, PENDING, SENDING, SENT, STATES};
 use crate::quiet_hours::QuietWindow;
 use lapor_domain::reference::OfficerRole;
 use lapor_domain::tracking_id;
@@ -184,7 +184,7 @@ impl NotificationService for NotificationGrpc {
             query = query.filter(delivery::Column::SkpdCode.eq(skpd));
         }
         if !request.state.is_empty() {
-            if !["PENDING", "SENDING", "SENT", "DELIVERED", "FAILED"].contains(&request.state.as_str()) {
+            if !STATES.contains(&request.state.as_str()) {
                 return Err(invalid_argument(
                     "state",
                     "must be PENDING, SENDING, SENT, DELIVERED or FAILED",
@@ -224,7 +224,7 @@ impl NotificationService for NotificationGrpc {
         // An SMS whose e-mail fallback went out has reached the person already.
         let replaced = delivery::Entity::find()
             .filter(delivery::Column::FallbackFor.eq(id))
-            .filter(delivery::Column::State.is_in(["SENDING", "SENT", "DELIVERED"]))
+            .filter(delivery::Column::State.is_in([SENDING, SENT, DELIVERED]))
             .one(&self.db)
             .await
             .map_err(unavailable)?;

@@ -19,6 +19,8 @@ pub const SENDING: &str = "SENDING";
 pub const SENT: &str = "SENT";
 pub const DELIVERED: &str = "DELIVERED";
 pub const FAILED: &str = "FAILED";
+/// Every delivery state, in the order a delivery moves through them.
+pub const STATES: [&str; 5] = [PENDING, SENDING, SENT, DELIVERED, FAILED];
 
 /// The channels a person is reached on: their preference, limited to the contacts they
 /// have and to SMS being configured at all. Someone who prefers SMS but cannot get it still

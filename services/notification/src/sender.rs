@@ -16,7 +16,7 @@ use crate::channels::{Accepted, Channels, EMAIL, Outgoing, SMS, SendError};
 use crate::contacts::ContactBook;
 use crate::entity::delivery;
 use crate::messages::{Kind, Lang, MessageContext};
-use crate::outbound::{self, FAILED, PENDING, SENDING, SENT};
+use crate::outbound::{self, FAILED, PENDING, SENT};
 use crate::template_store::TemplateStore;
 use futures::{FutureExt, StreamExt};
 use lapor_messaging::broker::reconnect_delay;
@@ -394,11 +394,6 @@ pub fn redact(reason: &str, address: Option<&str>) -> String {
         redacted = redacted.replace(digits, &masked);
     }
     redacted
-}
-
-/// True for states a delivery never leaves.
-pub fn is_final(state: &str) -> bool {
-    !matches!(state, PENDING | SENDING)
 }
 
 #[cfg(test)]
