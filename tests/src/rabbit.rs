@@ -67,3 +67,18 @@ impl Drop for VhostGuard {
         }
     }
 }
+
+/// A queue's (messages, consumers), or `None` when it does not exist (yet). A passive
+/// declare of a missing queue closes its channel, so the probe uses a throwaway one.
+pub async fn probe_queue(connection: &lapin::Connection, queue: &str) -> Option<(u32, u32)> {
+    let probe = connection.create_channel().await.ok()?;
+    let options = lapin::options::QueueDeclareOptions {
+        passive: true,
+        ..Default::default()
+    };
+    let declared = probe
+        .queue_declare(queue.into(), options, lapin::types::FieldTable::default())
+        .await;
+    let _ = probe.close(200, "probe".into()).await;
+    declared.ok().map(|q| (q.message_count(), q.consumer_count()))
+}

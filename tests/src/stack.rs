@@ -97,6 +97,8 @@ pub struct StackConfig {
     pub max_connections: u32,
     /// Intake's abuse limits; generous by default, as every suite submits from 127.0.0.1.
     pub limits: lapor_intake::limits::LimitSettings,
+    /// Analytics' leadership digests; off by default so other suites' mailboxes stay quiet.
+    pub digest: lapor_analytics::digest::DigestSettings,
 }
 
 impl StackConfig {
@@ -108,6 +110,12 @@ impl StackConfig {
                 per_ip_per_minute: 10_000,
                 per_contact_per_hour: 10_000,
                 trusted_proxies: Vec::new(),
+            },
+            digest: lapor_analytics::digest::DigestSettings {
+                enabled: false,
+                send_hour: 7,
+                poll_seconds: 60,
+                dashboard_url: String::new(),
             },
         }
     }
@@ -127,6 +135,7 @@ pub struct Stack {
     /// The SMSC simulator: a real SMPP peer on loopback that notification binds to.
     pub smsc: lapor_smpp::sim::Smsc,
     limits: lapor_intake::limits::LimitSettings,
+    digest: lapor_analytics::digest::DigestSettings,
     running: HashMap<&'static str, Running>,
     _maildir: tempdir::TempDirGuard,
     vhost_guard: rabbit::VhostGuard,
@@ -201,6 +210,7 @@ impl Stack {
             smsc,
             running: HashMap::new(),
             limits: config.limits.clone(),
+            digest: config.digest.clone(),
             _maildir: tempdir::TempDirGuard(maildir),
             vhost_guard,
         };
@@ -335,6 +345,9 @@ impl Stack {
                     reporters: lapor_notification::ReporterSettings {
                         status_url: "http://127.0.0.1:8080/status".into(),
                     },
+                    digests: lapor_notification::digests::DigestSettings {
+                        list_unsubscribe: "mailto:admin@lapor.example.id?subject=unsubscribe".into(),
+                    },
                 };
                 tokio::spawn(lapor_notification::run(settings, listeners, token))
             }
@@ -344,6 +357,8 @@ impl Stack {
                     amqp,
                     grpc: any.clone(),
                     http: any,
+                    auth: auth_settings(),
+                    digest: self.digest.clone(),
                 };
                 tokio::spawn(lapor_analytics::run(settings, listeners, token))
             }

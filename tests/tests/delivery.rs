@@ -9,7 +9,7 @@
 //!   where it applies) while other deliveries keep flowing; resend and dead-letter replay
 //!   work through gRPC.
 
-use lapin::options::{BasicPublishOptions, QueueDeclareOptions};
+use lapin::options::BasicPublishOptions;
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use lapor_domain::reference::OfficerRole;
@@ -126,19 +126,8 @@ async fn broker(fixture: &ProcessFixture) -> (Connection, Channel) {
     (connection, channel)
 }
 
-/// A passive declare of a missing queue closes its channel, so probe on a throwaway one.
 async fn queue_exists(connection: &Connection, queue: &str) -> Option<()> {
-    let probe = connection.create_channel().await.ok()?;
-    let options = QueueDeclareOptions {
-        passive: true,
-        ..QueueDeclareOptions::default()
-    };
-    let found = probe
-        .queue_declare(queue.into(), options, FieldTable::default())
-        .await
-        .is_ok();
-    let _ = probe.close(200, "probe".into()).await;
-    found.then_some(())
+    lapor_e2e::rabbit::probe_queue(connection, queue).await.map(|_| ())
 }
 
 /// Publishes to `lapor.events`; retried while the workers are still binding their queues

@@ -122,7 +122,10 @@ async fn summary(stack: &Stack) -> Summary {
         .analytics()
         .await
         .expect("client")
-        .get_summary(GetSummaryRequest {})
+        .get_summary(authorized(
+            GetSummaryRequest::default(),
+            &token(OfficerRole::Pimpinan, None),
+        ))
         .await
         .expect("summary")
         .into_inner()
@@ -2308,4 +2311,470 @@ async fn abuse_limits_answer_429_and_resource_exhausted_with_retry_after() {
         "nothing over a limit was stored"
     );
     stack.stop().await.expect("stop");
+}
+
+/// The period analytics figures are compared over: everything, as of one fixed instant, so
+/// two databases can be compared (ages and overdue counts depend on the instant).
+async fn figures_of(db: &DatabaseConnection, as_of: chrono::DateTime<chrono::Utc>) -> (String, String, String) {
+    use lapor_analytics::figures::{self, Period, TrendQuery};
+    let all = Period::default();
+    let mut summary = figures::summary(db, &all, as_of).await.expect("summary");
+    // Counted the same either way, but a HashMap's order is not.
+    let levels: std::collections::BTreeMap<_, _> = summary.escalations_by_level.drain().collect();
+    let scorecard = figures::scorecard(db, &all, as_of).await.expect("scorecard");
+    let query =
+        TrendQuery::new(lapor_proto::analytics::v1::Dimension::Category as i32, 0, all, as_of).expect("trend query");
+    let trends = figures::trends(db, &query).await.expect("trends");
+    (
+        format!("{summary:?} {levels:?}"),
+        format!("{scorecard:?}"),
+        format!("{trends:?}"),
+    )
+}
+
+/// Analytics end to end: a scripted batch through the real services; the gRPC figures,
+/// the live feed, the dashboard in headless Chromium, the exports and the digest e-mail
+/// agree; bad filters and unknown events are refused; and replaying the event history
+/// into an empty database (twice) gives the live figures exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn analytics_figures_feed_dashboard_exports_and_replay_agree() {
+    use lapor_analytics::history;
+    use lapor_messaging::topology::HISTORY_STREAM;
+    use lapor_proto::analytics::v1::{
+        Dimension, GetSkpdScorecardRequest, Granularity, ListTrendsRequest, StreamFeedRequest,
+    };
+    use lapor_proto::routing::v1::{ArchiveCaseRequest, PostFollowUpRequest};
+    let mut config = StackConfig::new("analytics");
+    config.digest = lapor_analytics::digest::DigestSettings {
+        enabled: true,
+        // Past the send hour at any time of day: yesterday's and last week's digests go out
+        // as soon as analytics runs.
+        send_hour: 0,
+        poll_seconds: 1,
+        dashboard_url: "https://lapor.kalselprov.example.id/dashboard".into(),
+    };
+    let stack = Stack::start(config).await.expect("stack starts");
+    let directory = directory();
+    let pimpinan = token(OfficerRole::Pimpinan, None);
+    let mut analytics = stack.analytics().await.expect("client");
+
+    // Access and bad input.
+    let denied = analytics
+        .get_summary(authorized(
+            GetSummaryRequest::default(),
+            &token(OfficerRole::Penghubung, Some("dinkes")),
+        ))
+        .await
+        .expect_err("penghubung");
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+    let anonymous = analytics
+        .get_summary(GetSummaryRequest::default())
+        .await
+        .expect_err("no token");
+    assert_eq!(anonymous.code(), tonic::Code::Unauthenticated);
+    let at = |seconds: i64| Some(prost_types::Timestamp { seconds, nanos: 0 });
+    let reversed = analytics
+        .get_summary(authorized(
+            GetSummaryRequest {
+                from: at(1_795_000_000),
+                to: at(1_794_000_000),
+            },
+            &pimpinan,
+        ))
+        .await
+        .expect_err("reversed period");
+    assert_eq!(reversed.code(), tonic::Code::InvalidArgument);
+    assert!(reversed.message().starts_with("to:"), "{}", reversed.message());
+    let unknown_dimension = analytics
+        .list_trends(authorized(
+            ListTrendsRequest {
+                dimension: 42,
+                ..Default::default()
+            },
+            &pimpinan,
+        ))
+        .await
+        .expect_err("dimension 42");
+    assert_eq!(unknown_dimension.code(), tonic::Code::InvalidArgument);
+    let too_fast = analytics
+        .stream_feed(authorized(StreamFeedRequest { interval_ms: 5 }, &pimpinan))
+        .await
+        .expect_err("5 ms feed");
+    assert_eq!(too_fast.code(), tonic::Code::InvalidArgument);
+
+    // The live feed, subscribed before the batch: the first update comes at once.
+    let mut feed = analytics
+        .stream_feed(authorized(StreamFeedRequest { interval_ms: 200 }, &pimpinan))
+        .await
+        .expect("feed")
+        .into_inner();
+    let first = feed.message().await.expect("feed").expect("first update");
+    assert!(first.events.is_empty());
+
+    // The scripted batch: two auto-disposed and followed up, one archived, one waiting for
+    // verification, one through the JSON API.
+    let hospital = submit_and_follow(
+        &stack,
+        complaint("IGD penuh sejak pagi", "kesehatan.rumah-sakit", "6371"),
+        "rsud-ulin",
+    )
+    .await;
+    let bridge = submit_and_follow(
+        &stack,
+        complaint("Jembatan retak di Martapura", "infrastruktur.jalan-jembatan", "6303"),
+        "pupr",
+    )
+    .await;
+    let intake = stack.intake().await.expect("client");
+    let submit = |title: &str| {
+        let request = complaint(title, "lainnya", "6372");
+        let mut intake = intake.clone();
+        async move {
+            intake
+                .submit_complaint(request)
+                .await
+                .expect("accepted")
+                .into_inner()
+                .tracking_id
+        }
+    };
+    let archived = submit("Pesan uji coba saja").await;
+    let waiting = submit("Keluhan umum pelayanan").await;
+    let api = reqwest::Client::new()
+        .post(format!(
+            "http://127.0.0.1:{}/api/v1/complaints",
+            stack.http_port("intake")
+        ))
+        .json(&serde_json::json!({
+            "title": "Lampu jalan padam di Banjarbaru",
+            "body": "Sudah seminggu gelap total di malam hari.",
+            "category_code": "lainnya",
+            "kabupaten_code": "6372",
+            "location": "Jl. A. Yani km 35",
+        }))
+        .send()
+        .await
+        .expect("api");
+    assert_eq!(api.status(), 201);
+    let mut routing = stack.routing().await.expect("client");
+    let admin = token(OfficerRole::Admin, None);
+    let to_archive = wait_for_state(&stack, &archived, "submitted").await;
+    routing
+        .archive_case(authorized(
+            ArchiveCaseRequest {
+                case: Some(CaseRef {
+                    tracking_id: archived.clone(),
+                    expected_version: to_archive.version,
+                }),
+                reason: "SPAM".into(),
+            },
+            &admin,
+        ))
+        .await
+        .expect("archived");
+    for (tracking_id, skpd) in [(&hospital, "rsud-ulin"), (&bridge, "pupr")] {
+        let case = wait_for_state(&stack, tracking_id, "assigned").await;
+        routing
+            .post_follow_up(authorized(
+                PostFollowUpRequest {
+                    case: Some(CaseRef {
+                        tracking_id: tracking_id.clone(),
+                        expected_version: case.version,
+                    }),
+                    text: "Sudah ditangani petugas di lapangan.".into(),
+                },
+                &token(OfficerRole::Penghubung, Some(skpd)),
+            ))
+            .await
+            .expect("followed up");
+    }
+    wait_for_state(&stack, &waiting, "submitted").await;
+
+    // gRPC figures once analytics has counted everything.
+    let counted_summary = eventually("analytics counts the batch", WAIT, || {
+        let mut analytics = analytics.clone();
+        let request = authorized(GetSummaryRequest::default(), &pimpinan);
+        async move {
+            let summary = analytics.get_summary(request).await.expect("summary").into_inner();
+            let follow_up = summary.follow_up.unwrap_or_default();
+            let archived = summary.by_state.iter().any(|s| s.state == "archived");
+            (summary.complaints_total == 5 && follow_up.on_time == 2 && archived).then_some(summary)
+        }
+    })
+    .await;
+    let figures = counted_summary;
+    let counted =
+        |list: &[lapor_proto::analytics::v1::KeyCount], key: &str| list.iter().find(|k| k.key == key).map(|k| k.count);
+    assert_eq!(counted(&figures.by_channel, "grpc"), Some(4));
+    assert_eq!(counted(&figures.by_channel, "api"), Some(1));
+    assert_eq!(counted(&figures.by_category, "lainnya"), Some(3));
+    assert_eq!(counted(&figures.by_kabupaten, "6372"), Some(3));
+    assert_eq!(figures.open_backlog, 2, "two wait for verification: {figures:?}");
+    assert_eq!(figures.backlog_by_age[0].count, 2, "both submitted today");
+    let verification = figures.verification.expect("verification");
+    assert_eq!((verification.on_time, verification.late), (3, 0));
+    assert_eq!(verification.percent, Some(100.0));
+    assert_eq!(figures.follow_up.as_ref().and_then(|c| c.percent), Some(100.0));
+    assert_eq!(figures.time_to_verify.as_ref().map(|d| d.count), Some(2));
+    assert_eq!(figures.time_to_follow_up.as_ref().map(|d| d.count), Some(2));
+    assert_eq!(figures.followed_up, 2);
+    let scorecard = analytics
+        .get_skpd_scorecard(authorized(GetSkpdScorecardRequest::default(), &pimpinan))
+        .await
+        .expect("scorecard")
+        .into_inner();
+    let codes: BTreeSet<_> = scorecard.skpds.iter().map(|s| s.skpd_code.as_str()).collect();
+    assert_eq!(codes, BTreeSet::from(["pupr", "rsud-ulin"]));
+    assert!(scorecard.skpds.iter().all(|s| s.received == 1 && s.followed_up == 1));
+    assert!(
+        scorecard
+            .skpds
+            .iter()
+            .all(|s| !s.skpd_name.is_empty() && s.skpd_name != s.skpd_code),
+        "names from the events: {scorecard:?}"
+    );
+    let trends = analytics
+        .list_trends(authorized(
+            ListTrendsRequest {
+                dimension: Dimension::Total as i32,
+                granularity: Granularity::Day as i32,
+                ..Default::default()
+            },
+            &pimpinan,
+        ))
+        .await
+        .expect("trends")
+        .into_inner();
+    assert_eq!(trends.points.len(), 30, "the last 30 days");
+    assert_eq!(trends.points.iter().map(|p| p.count).sum::<u64>(), 5);
+    assert_eq!(trends.points.last().map(|p| p.count), Some(5), "all today");
+
+    // The feed heard the batch, without the rahasia-free tracking ids hidden.
+    // The feed heard the batch: updates carried the events (tracking ids shown, as none of
+    // these is rahasia) and the new totals.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut heard = Vec::new();
+    loop {
+        let update = tokio::time::timeout_at(deadline, feed.message())
+            .await
+            .expect("the feed reaches the batch's totals in time")
+            .expect("feed")
+            .expect("open");
+        heard.extend(update.events);
+        let followed_up = |s: &Summary| s.follow_up.as_ref().map_or(0, |c| c.on_time);
+        if update
+            .summary
+            .is_some_and(|s| s.complaints_total == 5 && followed_up(&s) == 2)
+        {
+            break;
+        }
+    }
+    assert!(
+        heard
+            .iter()
+            .any(|e| e.event_type == "complaint.followed_up" && e.tracking_id == bridge),
+        "{heard:?}"
+    );
+
+    // Unknown event type and a newer schema version: dead-lettered and counted, not applied.
+    let unknown = EventEnvelope {
+        event_id: uuid::Uuid::now_v7().to_string(),
+        event_type: "complaint.teleported".into(),
+        complaint_id: uuid::Uuid::new_v4().to_string(),
+        schema_version: 1,
+        ..Default::default()
+    };
+    let mut newer = unknown.clone();
+    newer.event_id = uuid::Uuid::now_v7().to_string();
+    newer.event_type = "complaint.submitted".into();
+    newer.schema_version = 2;
+    newer.payload = Some(lapor_proto::events::v1::event_envelope::Payload::ComplaintSubmitted(
+        Default::default(),
+    ));
+    // As a newer producer's outbox would: to the exchange and to the history stream.
+    for (routing_key, event) in [("complaint.teleported", &unknown), ("complaint.submitted", &newer)] {
+        publish_raw(&stack, "lapor.events", routing_key, &event.encode_to_vec()).await;
+        publish_raw(&stack, "", HISTORY_STREAM, &event.encode_to_vec()).await;
+    }
+    eventually("unknown events dead-lettered", WAIT, || async {
+        (queue_depth(&stack, "analytics.events.dead").await == 2).then_some(())
+    })
+    .await;
+    let metrics_url = format!("http://127.0.0.1:{}/metrics", stack.http_port("analytics"));
+    let metrics = reqwest::get(&metrics_url)
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.lines().any(|l| l.starts_with("lapor_consumer_messages_total")
+            && l.contains("queue=\"analytics.events\"")
+            && l.contains("outcome=\"dead_lettered\"")),
+        "dead letters counted"
+    );
+    // The backlog gauges per SKPD (sampled every few seconds).
+    eventually("backlog gauges", WAIT, || {
+        let metrics_url = metrics_url.clone();
+        async move {
+            let text = reqwest::get(&metrics_url).await.ok()?.text().await.ok()?;
+            text.lines()
+                .any(|l| l.starts_with("lapor_backlog_open{skpd=\"pupr\"}"))
+                .then_some(())
+        }
+    })
+    .await;
+
+    // The leadership digests reached each pimpinan once (daily and weekly).
+    let pimpinan_mail: BTreeSet<String> = directory
+        .officers
+        .iter()
+        .filter(|o| o.role == OfficerRole::Pimpinan)
+        .map(|o| o.email.clone())
+        .collect();
+    assert!(!pimpinan_mail.is_empty());
+    // Nothing escalated here, so every mail to a pimpinan is a digest.
+    let to_pimpinan = || {
+        let mut per_person = std::collections::BTreeMap::<String, usize>::new();
+        for mail in stack.smtp.messages() {
+            for rcpt in mail.rcpt_to.iter().filter(|r| pimpinan_mail.contains(*r)) {
+                *per_person.entry(rcpt.clone()).or_default() += 1;
+            }
+        }
+        per_person
+    };
+    eventually("digest e-mails", WAIT, || {
+        std::future::ready(
+            (to_pimpinan().len() == pimpinan_mail.len() && to_pimpinan().values().all(|n| *n >= 2)).then_some(()),
+        )
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        to_pimpinan().values().all(|n| *n == 2),
+        "one daily and one weekly digest each, however often analytics polls: {:?}",
+        to_pimpinan()
+    );
+
+    // Exports: CSV-injection safe, JSON, and a clear 400 with the field for bad filters.
+    let base = format!("http://127.0.0.1:{}", stack.http_port("analytics"));
+    let http = reqwest::Client::new();
+    let csv = http
+        .get(format!("{base}/exports/scorecard.csv"))
+        .bearer_auth(&pimpinan)
+        .send()
+        .await
+        .expect("csv");
+    assert_eq!(csv.status(), 200);
+    let csv = csv.text().await.expect("text");
+    assert!(csv.contains("pupr") && csv.contains("rsud-ulin"), "{csv}");
+    let bad = http
+        .get(format!("{base}/exports/trends.json?granularity=hourly"))
+        .bearer_auth(&pimpinan)
+        .send()
+        .await
+        .expect("bad");
+    assert_eq!(bad.status(), 400);
+    let body: serde_json::Value = bad.json().await.expect("json");
+    assert_eq!(body["field"], "granularity");
+    let unauthenticated = http
+        .get(format!("{base}/exports/summary.json"))
+        .send()
+        .await
+        .expect("anon");
+    assert_eq!(unauthenticated.status(), 401);
+    let public = http.get(format!("{base}/transparansi")).send().await.expect("public");
+    assert_eq!(public.status(), 200);
+    let public = public.text().await.expect("text");
+    for tracking_id in [&hospital, &bridge, &archived, &waiting] {
+        assert!(!public.contains(tracking_id.as_str()), "public page names a complaint");
+    }
+
+    // The dashboard in a real browser shows the gRPC numbers; a screenshot for people.
+    let browser = Browser::start().await;
+    browser
+        .client
+        .goto(&format!("{base}/dashboard/login"))
+        .await
+        .expect("login page");
+    browser.fill("textarea#token, input#token", &pimpinan).await;
+    browser.click("button[type=submit]").await;
+    // Live updates replace the figures' elements: a read may meet a stale one, so retry.
+    let figure = |name: &'static str, expected: String| {
+        let browser = &browser;
+        eventually(name, WAIT, move || {
+            let expected = expected.clone();
+            async move {
+                let css = format!("[data-figure=\"{name}\"]");
+                let element = browser.client.find(fantoccini::Locator::Css(&css)).await.ok()?;
+                let text = element.text().await.ok()?;
+                (text.trim() == expected).then_some(())
+            }
+        })
+    };
+    figure("complaints_total", figures.complaints_total.to_string()).await;
+    figure("open_backlog", figures.open_backlog.to_string()).await;
+    // A complaint submitted now arrives through the live feed without a reload.
+    submit("Antrean panjang di kantor samsat").await;
+    figure("complaints_total", (figures.complaints_total + 1).to_string()).await;
+    // Screenshots for people (docs/images/ holds a copy for the README): phone and desktop.
+    let shots = lapor_e2e::stack::repo_root().join("target/screenshots");
+    std::fs::create_dir_all(&shots).expect("screenshot dir");
+    let phone = browser.client.screenshot().await.expect("screenshot");
+    std::fs::write(shots.join("analytics-dashboard-phone.png"), phone).expect("screenshot written");
+    browser.client.set_window_size(1280, 1500).await.expect("desktop size");
+    figure("complaints_total", (figures.complaints_total + 1).to_string()).await;
+    let desktop = browser.client.screenshot().await.expect("screenshot");
+    std::fs::write(shots.join("analytics-dashboard.png"), desktop).expect("screenshot written");
+    browser.stop().await;
+
+    // Replay the event history into an empty database: the same figures; twice: no change.
+    let analytics_db = stack.db("analytics").await.expect("db");
+    let settled = || async {
+        let consumed = |s: Summary| s.events_consumed;
+        let before = consumed(summary(&stack).await);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        (consumed(summary(&stack).await) == before).then_some(())
+    };
+    eventually("analytics settles", WAIT, settled).await;
+    let replay_url = format!("postgres://postgres@127.0.0.1:5432/{}_analytics_replay", stack.prefix);
+    let replay_settings = lapor_platform::config::DatabaseSettings {
+        url: replay_url,
+        max_connections: 2,
+    };
+    let replay_db =
+        lapor_platform::database::connect_and_migrate::<lapor_analytics::migration::Migrator>(&replay_settings)
+            .await
+            .expect("empty database");
+    let broker = lapor_messaging::Broker::new(stack.amqp_url(), "analytics-replay-test");
+    let report = history::replay(&replay_db, &broker).await.expect("replay");
+    assert_eq!(report.skipped, 2, "the two unknown events: {report:?}");
+    assert_eq!(report.duplicates, 0);
+    let as_of = chrono::Utc::now();
+    let live = figures_of(&analytics_db, as_of).await;
+    assert_eq!(figures_of(&replay_db, as_of).await, live, "replayed figures differ");
+    let again = history::replay(&replay_db, &broker).await.expect("second replay");
+    assert_eq!(again.applied, 0, "{again:?}");
+    assert_eq!(
+        figures_of(&replay_db, as_of).await,
+        live,
+        "a second replay changed figures"
+    );
+    // Rebuilding the live database from scratch gives the same figures too.
+    let rebuilt = history::rebuild(&analytics_db, &broker).await.expect("rebuild");
+    assert_eq!(rebuilt.applied, report.applied, "{rebuilt:?} vs {report:?}");
+    assert_eq!(figures_of(&analytics_db, as_of).await, live, "rebuilt figures differ");
+    broker.close().await;
+    drop(replay_db);
+    stack
+        .db("analytics")
+        .await
+        .expect("db")
+        .execute_unprepared(&format!(
+            "DROP DATABASE IF EXISTS {}_analytics_replay WITH (FORCE)",
+            stack.prefix
+        ))
+        .await
+        .ok();
+    stack.stop().await.expect("stack stops");
 }

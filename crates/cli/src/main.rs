@@ -974,7 +974,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Summary => {
             let mut client = AnalyticsServiceClient::new(connect(&cli.analytics).await?);
             let summary = client
-                .get_summary(GetSummaryRequest {})
+                .get_summary(authorized(GetSummaryRequest::default(), &cli.token)?)
                 .await
                 .map_err(status_error)?
                 .into_inner();
@@ -984,6 +984,9 @@ async fn main() -> anyhow::Result<()> {
                     json!({"complaints_total": summary.complaints_total,
                            "notifications_sent": summary.notifications_sent,
                            "events_consumed": summary.events_consumed,
+                           "open_backlog": summary.open_backlog,
+                           "verification_compliance_pct": summary.verification.as_ref().and_then(|c| c.percent),
+                           "follow_up_compliance_pct": summary.follow_up.as_ref().and_then(|c| c.percent),
                            "by_state": summary.by_state.iter().map(|s| json!({"state": s.state, "count": s.count})).collect::<Vec<_>>(),
                            "by_skpd": summary.by_skpd.iter().map(|s| json!({"skpd_code": s.skpd_code, "state": s.state, "count": s.count})).collect::<Vec<_>>()})
                 );
@@ -991,6 +994,17 @@ async fn main() -> anyhow::Result<()> {
                 println!(
                     "complaints: {}   notifications sent: {}   events consumed: {}",
                     summary.complaints_total, summary.notifications_sent, summary.events_consumed
+                );
+                let percent = |c: &Option<lapor_proto::analytics::v1::Compliance>| {
+                    c.as_ref()
+                        .and_then(|c| c.percent)
+                        .map_or("–".to_owned(), |p| format!("{p:.1}%"))
+                };
+                println!(
+                    "open backlog: {}   SLA compliance: verification {}, follow-up {}",
+                    summary.open_backlog,
+                    percent(&summary.verification),
+                    percent(&summary.follow_up)
                 );
                 let mut t = table(&["skpd", "state", "complaints"]);
                 for s in &summary.by_skpd {

@@ -4,6 +4,7 @@
 
 pub mod calendar;
 pub mod local_time;
+pub mod numbers;
 pub mod reference;
 pub mod routing_rules;
 pub mod sla;

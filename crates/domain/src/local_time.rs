@@ -8,7 +8,8 @@ use crate::calendar::Zone;
 use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeDelta, Timelike, Utc};
 
 const DAYS: [&str; 7] = ["Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu"];
-const MONTHS: [&str; 12] = [
+/// Month names as Kalsel reads them (Bahasa Indonesia), January first.
+pub const MONTHS_ID: [&str; 12] = [
     "Januari",
     "Februari",
     "Maret",
@@ -32,7 +33,8 @@ const DAYS_EN: [&str; 7] = [
     "Saturday",
     "Sunday",
 ];
-const MONTHS_EN: [&str; 12] = [
+/// Month names in English, January first.
+pub const MONTHS_EN: [&str; 12] = [
     "January",
     "February",
     "March",
@@ -65,7 +67,7 @@ pub fn long_time(at: DateTime<Utc>) -> String {
             "{}, {} {} {} {hour:02}:{minute:02} WITA",
             DAYS[date.weekday().num_days_from_monday() as usize],
             date.day(),
-            MONTHS[date.month0() as usize],
+            MONTHS_ID[date.month0() as usize],
             date.year(),
         ),
         None => "-".to_owned(),

@@ -293,6 +293,14 @@ impl ConsumerRunner {
     async fn apply(&self, envelope: &EventEnvelope, context: &DeliveryContext) -> Result<bool, HandlerError> {
         let event_id =
             Uuid::parse_str(&envelope.event_id).map_err(|e| HandlerError::Permanent(format!("event_id: {e}")))?;
+        if !crate::envelope::is_known_schema(envelope) {
+            return Err(HandlerError::Permanent(format!(
+                "event {:?} has schema version {}, this consumer reads up to {}",
+                envelope.event_type,
+                envelope.schema_version,
+                crate::envelope::SCHEMA_VERSION
+            )));
+        }
         if envelope.payload.is_none() {
             return Err(HandlerError::Permanent(format!(
                 "event {:?} has no payload this consumer knows",
@@ -339,7 +347,8 @@ impl ConsumerRunner {
     }
 }
 
-fn decode(data: &[u8]) -> Result<EventEnvelope, String> {
+/// An envelope from a message body, with a usable event id.
+pub fn decode(data: &[u8]) -> Result<EventEnvelope, String> {
     let envelope = EventEnvelope::decode(data).map_err(|e| format!("not an EventEnvelope: {e}"))?;
     if Uuid::parse_str(&envelope.event_id).is_err() {
         return Err(format!("event_id {:?} is not a uuid", envelope.event_id));

@@ -5,6 +5,15 @@ use lapor_proto::events::v1::{Channel, ComplaintKind, EventEnvelope, event_envel
 use prost_types::Timestamp;
 use uuid::Uuid;
 
+/// The payload schema version this code writes and reads (`EventEnvelope.schema_version`).
+/// Consumers dead-letter a newer one: a field they do not know could change its meaning.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Whether a consumer built from this code may read an envelope; 0 predates versions.
+pub fn is_known_schema(envelope: &EventEnvelope) -> bool {
+    envelope.schema_version <= SCHEMA_VERSION
+}
+
 pub fn to_timestamp(at: DateTime<Utc>) -> Timestamp {
     Timestamp {
         seconds: at.timestamp(),
@@ -25,6 +34,7 @@ pub fn event_type_of(payload: &Payload) -> Option<&'static str> {
         Payload::ComplaintAssigned(_) => Some("complaint.assigned"),
         Payload::NotificationSent(_) => Some("notification.sent"),
         Payload::StatusRequested(_) => Some("complaint.status_requested"),
+        Payload::DigestReady(_) => Some("analytics.digest"),
         Payload::CaseUpdated(_) | Payload::ComplaintEscalated(_) => None,
     }
 }
@@ -58,6 +68,7 @@ pub fn new_typed_envelope(
         complaint_id: complaint_id.to_string(),
         tracking_id: tracking_id.to_owned(),
         producer: producer.to_owned(),
+        schema_version: SCHEMA_VERSION,
         payload: Some(payload),
     }
 }

@@ -6,6 +6,7 @@ pub mod broker;
 pub mod consumer;
 pub mod dead_letters;
 pub mod envelope;
+pub mod history;
 pub mod inbox;
 pub mod migration;
 pub mod outbox;

@@ -225,6 +225,9 @@ impl OutboxRelay {
         }
         let channel = self.ready_channel(channel).await?;
         // Publish the whole batch, then collect confirms: one round trip of latency per batch.
+        // Each event goes to its exchange and to the history stream; the row counts as
+        // published only when both are confirmed (a retry may repeat a history entry, which
+        // readers deduplicate by event id).
         let mut confirms = Vec::with_capacity(pending.len());
         for row in &pending {
             let message_id = row.event_id.to_string();
@@ -237,15 +240,24 @@ impl OutboxRelay {
                 headers: &row.trace_headers,
                 extra_headers: FieldTable::default(),
             };
-            confirms.push(publisher::start_publish(&channel, &message).await);
+            let to_exchange = publisher::start_publish(&channel, &message).await;
+            let to_history = publisher::start_publish(&channel, &topology::history_copy(&message)).await;
+            confirms.push([to_exchange, to_history]);
         }
         let mut published = Vec::new();
         let mut failed = Vec::new();
-        for (row, confirm) in pending.iter().zip(confirms) {
-            let outcome = match confirm {
-                Ok(confirm) => publisher::confirmed(confirm).await,
-                Err(error) => Err(PublishError::Amqp(error)),
-            };
+        for (row, both) in pending.iter().zip(confirms) {
+            let mut outcome = Ok(());
+            for confirm in both {
+                let result = match confirm {
+                    Ok(confirm) => publisher::confirmed(confirm).await,
+                    Err(error) => Err(PublishError::Amqp(error)),
+                };
+                // Await every confirm; keep the first failure.
+                if outcome.is_ok() {
+                    outcome = result;
+                }
+            }
             match outcome {
                 Ok(()) => published.push(row.event_id),
                 Err(error) => {

@@ -27,6 +27,27 @@ pub fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
+/// The value of cookie `name` in a request's `Cookie` headers (the officer pages' sessions).
+pub fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+/// The bearer token of a page request: `Authorization: Bearer`, else the session cookie.
+pub fn bearer_or_cookie<'a>(headers: &'a axum::http::HeaderMap, cookie_name: &str) -> Option<&'a str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .or_else(|| cookie(headers, cookie_name))
+}
+
 /// What readiness depends on.
 #[derive(Clone)]
 pub struct Readiness {

@@ -1,93 +1,131 @@
-//! `lapor.analytics.v1.AnalyticsService`.
+//! `lapor.analytics.v1.AnalyticsService`: leadership figures for admin, pimpinan and kepala.
 
-use crate::projection::{ESCALATIONS_PREFIX, EVENTS_CONSUMED, NOTIFICATIONS_SENT};
+use crate::feed::Feed;
+use crate::figures::{self, Period, PeriodError, TrendError, TrendQuery};
+use chrono::Utc;
+use futures::{Stream, StreamExt};
+use lapor_domain::reference::OfficerRole;
+use lapor_platform::auth::Principal;
+use lapor_platform::grpc::database_unavailable;
 use lapor_proto::analytics::v1::analytics_service_server::AnalyticsService;
-use lapor_proto::analytics::v1::{GetSummaryRequest, SkpdCount, StateCount, Summary};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
+use lapor_proto::analytics::v1::{
+    FeedUpdate, GetSkpdScorecardRequest, GetSummaryRequest, ListTrendsRequest, SkpdScorecard, StreamFeedRequest,
+    Summary, Trends,
+};
+use sea_orm::DatabaseConnection;
+use std::pin::Pin;
+use std::time::Duration;
 use tonic::{Request, Response, Status};
 
 pub struct AnalyticsGrpc {
     pub db: DatabaseConnection,
+    pub feed: Feed,
 }
 
-async fn counter(db: &DatabaseConnection, name: &str) -> Result<u64, DbErr> {
-    let row = db
-        .query_one_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT value FROM counters WHERE name = $1",
-            [name.into()],
-        ))
-        .await?;
-    Ok(match row {
-        Some(row) => row.try_get::<i64>("", "value")?.max(0) as u64,
-        None => 0,
-    })
+/// Leadership figures name every SKPD's performance: for the province's admins, its
+/// leadership and the heads of SKPDs (who compare themselves with the others).
+pub fn may_read_figures(principal: &Principal) -> bool {
+    matches!(
+        principal.role,
+        OfficerRole::Admin | OfficerRole::Pimpinan | OfficerRole::Kepala
+    )
 }
 
-pub async fn summary(db: &DatabaseConnection) -> Result<Summary, DbErr> {
-    let by_state_rows = db
-        .query_all_raw(Statement::from_string(
-            DbBackend::Postgres,
-            "SELECT state, count(*) AS n FROM complaint_facts GROUP BY state ORDER BY state",
-        ))
-        .await?;
-    let mut by_state = Vec::new();
-    let mut total = 0u64;
-    for row in by_state_rows {
-        let count = row.try_get::<i64>("", "n")?.max(0) as u64;
-        total += count;
-        by_state.push(StateCount {
-            state: row.try_get("", "state")?,
-            count,
-        });
+fn authorize<T>(request: &Request<T>) -> Result<(), Status> {
+    let principal = lapor_platform::auth::principal(request)?;
+    if may_read_figures(&principal) {
+        Ok(())
+    } else {
+        Err(Status::permission_denied(format!(
+            "analytics figures are for admin, pimpinan and kepala; you are {}",
+            principal.role.as_str()
+        )))
     }
-    let by_skpd_rows = db
-        .query_all_raw(Statement::from_string(
-            DbBackend::Postgres,
-            "SELECT skpd_code, state, count(*) AS n FROM complaint_facts WHERE skpd_code IS NOT NULL \
-             GROUP BY skpd_code, state ORDER BY skpd_code, state",
-        ))
-        .await?;
-    let mut by_skpd = Vec::new();
-    for row in by_skpd_rows {
-        by_skpd.push(SkpdCount {
-            skpd_code: row.try_get("", "skpd_code")?,
-            state: row.try_get("", "state")?,
-            count: row.try_get::<i64>("", "n")?.max(0) as u64,
-        });
-    }
-    let escalations_by_level = db
-        .query_all_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT substr(name, length($1) + 1) AS level, value FROM counters WHERE starts_with(name, $1)",
-            [ESCALATIONS_PREFIX.into()],
-        ))
-        .await?
-        .into_iter()
-        .map(|row| {
-            Ok((
-                row.try_get("", "level")?,
-                row.try_get::<i64>("", "value")?.max(0) as u64,
-            ))
-        })
-        .collect::<Result<_, DbErr>>()?;
-    Ok(Summary {
-        escalations_by_level,
-        complaints_total: total,
-        by_state,
-        by_skpd,
-        notifications_sent: counter(db, NOTIFICATIONS_SENT).await?,
-        events_consumed: counter(db, EVENTS_CONSUMED).await?,
-    })
 }
+
+fn bad_period(error: PeriodError) -> Status {
+    Status::invalid_argument(format!("{}: {error}", error.field()))
+}
+
+fn bad_trend(error: TrendError) -> Status {
+    Status::invalid_argument(error.to_string())
+}
+
+pub const MIN_FEED_INTERVAL_MS: u32 = 200;
+pub const MAX_FEED_INTERVAL_MS: u32 = 60_000;
+
+type FeedStream = Pin<Box<dyn Stream<Item = Result<FeedUpdate, Status>> + Send + 'static>>;
 
 #[tonic::async_trait]
 impl AnalyticsService for AnalyticsGrpc {
     #[tracing::instrument(name = "GetSummary", skip_all)]
-    async fn get_summary(&self, _request: Request<GetSummaryRequest>) -> Result<Response<Summary>, Status> {
-        summary(&self.db)
+    async fn get_summary(&self, request: Request<GetSummaryRequest>) -> Result<Response<Summary>, Status> {
+        authorize(&request)?;
+        let request = request.into_inner();
+        let period = Period::from_proto(request.from.as_ref(), request.to.as_ref()).map_err(bad_period)?;
+        figures::summary(&self.db, &period, Utc::now())
             .await
             .map(Response::new)
-            .map_err(lapor_platform::grpc::database_unavailable)
+            .map_err(database_unavailable)
+    }
+
+    #[tracing::instrument(name = "GetSkpdScorecard", skip_all)]
+    async fn get_skpd_scorecard(
+        &self,
+        request: Request<GetSkpdScorecardRequest>,
+    ) -> Result<Response<SkpdScorecard>, Status> {
+        authorize(&request)?;
+        let request = request.into_inner();
+        let period = Period::from_proto(request.from.as_ref(), request.to.as_ref()).map_err(bad_period)?;
+        figures::scorecard(&self.db, &period, Utc::now())
+            .await
+            .map(Response::new)
+            .map_err(database_unavailable)
+    }
+
+    #[tracing::instrument(name = "ListTrends", skip_all)]
+    async fn list_trends(&self, request: Request<ListTrendsRequest>) -> Result<Response<Trends>, Status> {
+        authorize(&request)?;
+        let request = request.into_inner();
+        let period = Period::from_proto(request.from.as_ref(), request.to.as_ref()).map_err(bad_period)?;
+        let query = TrendQuery::new(request.dimension, request.granularity, period, Utc::now()).map_err(bad_trend)?;
+        figures::trends(&self.db, &query)
+            .await
+            .map(Response::new)
+            .map_err(database_unavailable)
+    }
+
+    type StreamFeedStream = FeedStream;
+
+    #[tracing::instrument(name = "StreamFeed", skip_all)]
+    async fn stream_feed(&self, request: Request<StreamFeedRequest>) -> Result<Response<FeedStream>, Status> {
+        authorize(&request)?;
+        let interval_ms = match request.into_inner().interval_ms {
+            0 => 1000,
+            ms @ MIN_FEED_INTERVAL_MS..=MAX_FEED_INTERVAL_MS => ms,
+            other => {
+                return Err(Status::invalid_argument(format!(
+                    "interval_ms: {other} is outside {MIN_FEED_INTERVAL_MS}..={MAX_FEED_INTERVAL_MS}"
+                )));
+            }
+        };
+        let db = self.db.clone();
+        let updates = self
+            .feed
+            .batches(Duration::from_millis(u64::from(interval_ms)))
+            .then(move |batch| {
+                let db = db.clone();
+                async move {
+                    let summary = figures::summary(&db, &Period::default(), Utc::now())
+                        .await
+                        .map_err(database_unavailable)?;
+                    Ok(FeedUpdate {
+                        summary: Some(summary),
+                        events: batch.events,
+                        dropped: batch.dropped,
+                    })
+                }
+            });
+        Ok(Response::new(Box::pin(updates)))
     }
 }

@@ -1,12 +1,21 @@
 //! The analytics service: read models for leadership, built only from events.
 
+pub mod digest;
+pub mod feed;
+pub mod figures;
+pub mod gauges;
 pub mod grpc;
+pub mod history;
+pub mod http;
 pub mod migration;
 pub mod projection;
+pub mod web;
 
 use anyhow::Context;
 use lapor_messaging::ConsumerSpec;
+use lapor_platform::auth::{AuthSettings, Authenticator};
 use lapor_platform::config::{AmqpSettings, DatabaseSettings, ListenSettings};
+use lapor_platform::lifecycle::Tier;
 use lapor_platform::{Listeners, ServiceCore};
 use lapor_proto::analytics::v1::analytics_service_server::AnalyticsServiceServer;
 use serde::Deserialize;
@@ -22,6 +31,8 @@ pub struct Settings {
     pub amqp: AmqpSettings,
     pub grpc: ListenSettings,
     pub http: ListenSettings,
+    pub auth: AuthSettings,
+    pub digest: digest::DigestSettings,
 }
 
 pub fn load_settings() -> anyhow::Result<Settings> {
@@ -29,6 +40,7 @@ pub fn load_settings() -> anyhow::Result<Settings> {
 }
 
 pub async fn run(settings: Settings, listeners: Listeners, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let authenticator = Arc::new(Authenticator::new(&settings.auth).context("invalid auth settings")?);
     let mut core = ServiceCore::start::<migration::Migrator>(SERVICE, &settings.database, &settings.amqp)
         .await
         .context("failed to prepare analytics database")?;
@@ -36,11 +48,28 @@ pub async fn run(settings: Settings, listeners: Listeners, shutdown: Cancellatio
         ConsumerSpec::new(projection::QUEUE, projection::binding_keys()),
         Arc::new(projection::Projection),
     );
-    let service = AnalyticsServiceServer::new(grpc::AnalyticsGrpc { db: core.db.clone() });
+    let feed_stop = core.lifecycle.stop_token(Tier::Worker);
+    let feed = feed::Feed::start(&core.db, feed_stop, core.lifecycle.stop_token(Tier::Front));
+    let (db, outbox, digest_settings) = (core.db.clone(), core.outbox.clone(), settings.digest.clone());
+    core.spawn(Tier::Worker, move |stop| digest::run(db, outbox, digest_settings, stop));
+    let db = core.db.clone();
+    core.spawn(Tier::Worker, move |stop| gauges::sample(db, stop));
+    let service = AnalyticsServiceServer::with_interceptor(
+        grpc::AnalyticsGrpc {
+            db: core.db.clone(),
+            feed: feed.clone(),
+        },
+        lapor_platform::auth::interceptor(authenticator.clone()),
+    );
+    let site = http::router(http::Site {
+        db: core.db.clone(),
+        feed,
+        authenticator,
+    });
     core.serve(
         |mut server| server.add_service(service),
         "lapor.analytics.v1.AnalyticsService",
-        axum::Router::new(),
+        site,
         listeners,
         shutdown,
     )

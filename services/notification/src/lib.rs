@@ -1,9 +1,11 @@
 //! The notification service: reaches liaison officers when a complaint lands in their SKPD,
-//! and the officers an escalation names when a deadline is near or missed.
+//! the officers an escalation names when a deadline is near or missed, reporters when their
+//! case changes, and the provincial leaders with analytics' daily and weekly digest.
 
 pub mod assignments;
 pub mod channels;
 pub mod contacts;
+pub mod digests;
 pub mod entity;
 pub mod escalations;
 pub mod grpc;
@@ -53,6 +55,7 @@ pub struct Settings {
     pub console: ConsoleSettings,
     pub intake: contacts::IntakeSettings,
     pub reporters: ReporterSettings,
+    pub digests: digests::DigestSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -81,6 +84,10 @@ pub async fn run(settings: Settings, listeners: Listeners, shutdown: Cancellatio
         .quiet_hours
         .default_window()
         .map_err(|e| anyhow::anyhow!("quiet_hours: {e}"))?;
+    let digest_unsubscribe = settings
+        .digests
+        .list_unsubscribe()
+        .map_err(|e| anyhow::anyhow!("digests: {e}"))?;
     let mailer = Arc::new(channels::email::Mailer::new(&settings.smtp).context("invalid smtp settings")?);
     let mut core = ServiceCore::start::<migration::Migrator>(SERVICE, &settings.database, &settings.amqp)
         .await
@@ -116,6 +123,13 @@ pub async fn run(settings: Settings, listeners: Listeners, shutdown: Cancellatio
             }),
         );
     }
+    core.consume(
+        digests::consumer_spec(),
+        Arc::new(digests::Digests {
+            directory: directory.clone(),
+            sender_wake: sender_wake.clone(),
+        }),
+    );
     let reporters_consumed = !settings.intake.service_token.is_empty();
     let contacts: Arc<dyn contacts::ContactBook> = if !reporters_consumed {
         tracing::warn!("no intake service token: reporters get no messages");
@@ -144,6 +158,7 @@ pub async fn run(settings: Settings, listeners: Listeners, shutdown: Cancellatio
         outbox: core.outbox.clone(),
         wake: sender_wake.clone(),
         settings: settings.delivery.clone(),
+        digest_unsubscribe,
     };
     core.spawn(Tier::Worker, |stop| sender.run(stop));
     let reload_every = std::time::Duration::from_secs(settings.templates.reload_seconds.max(1));
@@ -154,6 +169,7 @@ pub async fn run(settings: Settings, listeners: Listeners, shutdown: Cancellatio
         .iter()
         .map(|skpd| lapor_messaging::topology::skpd_queue(&skpd.code))
         .collect();
+    queues.push(digests::QUEUE.to_owned());
     if reporters_consumed {
         queues.push(reporters::QUEUE.to_owned());
     }

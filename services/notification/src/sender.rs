@@ -55,6 +55,8 @@ pub struct Sender {
     pub outbox: Outbox,
     pub wake: Arc<Notify>,
     pub settings: DeliverySettings,
+    /// `List-Unsubscribe` of digest e-mails (see [`crate::digests::DigestSettings`]).
+    pub digest_unsubscribe: Option<String>,
 }
 
 /// Seconds before attempt `n + 1`: 2^n capped at 10 min, with ±25% jitter so a recovering
@@ -231,7 +233,12 @@ impl Sender {
             subject: &rendered.subject,
             text: &rendered.text,
             html: rendered.html.as_deref(),
-            list_unsubscribe: None,
+            // The digest is a mailing list (RFC 2369); case mail is part of the job, not a list.
+            list_unsubscribe: if row.kind == Kind::Digest.as_str() && row.channel == EMAIL {
+                self.digest_unsubscribe.as_deref()
+            } else {
+                None
+            },
         };
         match channel.send(&message).await {
             Ok(accepted) => Outcome::Sent(rendered, accepted),

@@ -14,7 +14,7 @@ use crate::entity::skpd;
 use crate::grpc::RoutingGrpc;
 use axum::extract::{Form, FromRequestParts, Path, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use lapor_domain::reference::OfficerRole;
@@ -85,27 +85,11 @@ impl IntoResponse for PageError {
 /// The signed-in officer, from the cookie or an `Authorization: Bearer` header.
 pub struct Officer(pub Principal);
 
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value)
-}
-
 impl FromRequestParts<Console> for Officer {
     type Rejection = PageError;
 
     async fn from_request_parts(parts: &mut Parts, console: &Console) -> Result<Self, Self::Rejection> {
-        let bearer = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        let token = bearer.or_else(|| cookie(&parts.headers, TOKEN_COOKIE));
+        let token = lapor_platform::http::bearer_or_cookie(&parts.headers, TOKEN_COOKIE);
         let unauthenticated = |message: String| PageError {
             status: StatusCode::UNAUTHORIZED,
             message,

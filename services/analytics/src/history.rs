@@ -1,0 +1,133 @@
+//! Rebuilding the read models from the event history stream (`lapor.events.history`).
+//! The replay shares the live consumer's inbox, so an event both paths bring is counted
+//! once, and stores the next stream offset in the same transaction as each event's
+//! effect, so an interrupted replay resumes where it stopped.
+//!
+//! `replay` catches a database up (an empty one: everything from the first event);
+//! `rebuild` wipes the read models and replays from the first event. Both may run while
+//! the live consumer runs.
+
+use crate::projection::{Projection, QUEUE};
+use lapor_messaging::Broker;
+use lapor_messaging::envelope::is_known_schema;
+use lapor_messaging::history::{self, Entry, HistoryError};
+use lapor_messaging::inbox::record_first_delivery;
+use lapor_messaging::topology::HISTORY_STREAM;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait};
+use std::sync::atomic::{AtomicU64, Ordering};
+use uuid::Uuid;
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ReplayReport {
+    /// Entries read from the stream.
+    pub read: u64,
+    /// Events counted now.
+    pub applied: u64,
+    /// Events counted before (by the live consumer or an earlier replay).
+    pub duplicates: u64,
+    /// Messages no consumer of this version can read (dead-lettered when consumed live).
+    pub skipped: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error(transparent)]
+    Database(#[from] DbErr),
+    #[error("{0}")]
+    Projection(String),
+}
+
+async fn stored_offset(db: &DatabaseConnection) -> Result<Option<u64>, DbErr> {
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT next_offset FROM history_offsets WHERE stream = $1",
+            [HISTORY_STREAM.into()],
+        ))
+        .await?;
+    row.map(|row| row.try_get::<i64>("", "next_offset"))
+        .transpose()
+        .map(|offset| offset.map(|o| o.max(0) as u64))
+}
+
+async fn store_offset(txn: &impl ConnectionTrait, next: u64) -> Result<(), DbErr> {
+    txn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "INSERT INTO history_offsets (stream, next_offset) VALUES ($1, $2) \
+         ON CONFLICT (stream) DO UPDATE SET next_offset = EXCLUDED.next_offset",
+        [HISTORY_STREAM.into(), (next as i64).into()],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Applies the history from the stored offset (or the first event) up to now.
+pub async fn replay(db: &DatabaseConnection, broker: &Broker) -> Result<ReplayReport, HistoryError<ApplyError>> {
+    let start = stored_offset(db).await.map_err(|e| HistoryError::Apply {
+        offset: 0,
+        source: e.into(),
+    })?;
+    let (applied, duplicates, skipped) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
+    let (applied, duplicates, skipped) = (&applied, &duplicates, &skipped);
+    let read = history::read(broker, start, |offset, entry| {
+        async move {
+            let txn = db.begin().await?;
+            match entry {
+                Entry::Event(event) if is_known_schema(&event) && event.payload.is_some() => {
+                    let event_id = Uuid::parse_str(&event.event_id).map_err(|e| ApplyError::Projection(e.to_string()))?;
+                    if record_first_delivery(&txn, QUEUE, event_id).await? {
+                        Projection::apply(&txn, &event)
+                            .await
+                            .map_err(|e| ApplyError::Projection(e.to_string()))?;
+                        applied.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        duplicates.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                Entry::Event(event) => {
+                    tracing::warn!(event_type = %event.event_type, schema = event.schema_version, offset, "history: event this version cannot read, skipped");
+                    metrics::counter!("lapor_analytics_replay_skipped_total").increment(1);
+                    skipped.fetch_add(1, Ordering::Relaxed);
+                }
+                Entry::Undecodable(reason) => {
+                    tracing::warn!(%reason, offset, "history: undecodable message, skipped");
+                    metrics::counter!("lapor_analytics_replay_skipped_total").increment(1);
+                    skipped.fetch_add(1, Ordering::Relaxed);
+                }
+                Entry::Marker => {}
+            }
+            store_offset(&txn, offset + 1).await?;
+            txn.commit().await?;
+            Ok::<(), ApplyError>(())
+        }
+    })
+    .await?;
+    Ok(ReplayReport {
+        read,
+        applied: applied.load(Ordering::Relaxed),
+        duplicates: duplicates.load(Ordering::Relaxed),
+        skipped: skipped.load(Ordering::Relaxed),
+    })
+}
+
+/// Empties the read models (and this consumer's inbox and the stored offset) in one
+/// transaction, then replays the whole history.
+pub async fn rebuild(db: &DatabaseConnection, broker: &Broker) -> Result<ReplayReport, HistoryError<ApplyError>> {
+    let wipe = async {
+        let txn = db.begin().await?;
+        txn.execute_unprepared("TRUNCATE complaint_facts, counters, escalation_facts, skpd_names, history_offsets")
+            .await?;
+        txn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "DELETE FROM inbox WHERE consumer = $1",
+            [QUEUE.into()],
+        ))
+        .await?;
+        txn.commit().await
+    };
+    wipe.await.map_err(|e| HistoryError::Apply {
+        offset: 0,
+        source: e.into(),
+    })?;
+    replay(db, broker).await
+}
