@@ -3,6 +3,7 @@
 
 pub mod mailbox;
 pub mod process;
+pub mod process_stack;
 pub mod rabbit;
 pub mod stack;
 

@@ -23,7 +23,7 @@ use tonic::transport::Channel;
 
 pub const SERVICES: [&str; 4] = ["intake", "routing", "notification", "analytics"];
 pub const TEST_VAULT_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
-const TEST_AUTH_SECRET: &str = "test-only-secret-0123456789abcdef0123";
+pub const TEST_AUTH_SECRET: &str = "test-only-secret-0123456789abcdef0123";
 
 pub fn auth_settings() -> AuthSettings {
     AuthSettings {

@@ -2313,6 +2313,10 @@ async fn abuse_limits_answer_429_and_resource_exhausted_with_retry_after() {
     stack.stop().await.expect("stop");
 }
 
+async fn metrics_text(url: &str) -> String {
+    reqwest::get(url).await.expect("metrics").text().await.expect("text")
+}
+
 /// The period analytics figures are compared over: everything, as of one fixed instant, so
 /// two databases can be compared (ages and overdue counts depend on the instant).
 async fn figures_of(db: &DatabaseConnection, as_of: chrono::DateTime<chrono::Utc>) -> (String, String, String) {
@@ -2440,6 +2444,16 @@ async fn analytics_figures_feed_dashboard_exports_and_replay_agree() {
     };
     let archived = submit("Pesan uji coba saja").await;
     let waiting = submit("Keluhan umum pelayanan").await;
+    // A rahasia report: counted inside, never named in the feed, left out of the public page.
+    let mut secret = complaint("Pungutan liar di loket pelayanan", "lainnya", "6372");
+    secret.rahasia = true;
+    let rahasia = intake
+        .clone()
+        .submit_complaint(secret)
+        .await
+        .expect("accepted")
+        .into_inner()
+        .tracking_id;
     let api = reqwest::Client::new()
         .post(format!(
             "http://127.0.0.1:{}/api/v1/complaints",
@@ -2498,19 +2512,19 @@ async fn analytics_figures_feed_dashboard_exports_and_replay_agree() {
             let summary = analytics.get_summary(request).await.expect("summary").into_inner();
             let follow_up = summary.follow_up.unwrap_or_default();
             let archived = summary.by_state.iter().any(|s| s.state == "archived");
-            (summary.complaints_total == 5 && follow_up.on_time == 2 && archived).then_some(summary)
+            (summary.complaints_total == 6 && follow_up.on_time == 2 && archived).then_some(summary)
         }
     })
     .await;
     let figures = counted_summary;
     let counted =
         |list: &[lapor_proto::analytics::v1::KeyCount], key: &str| list.iter().find(|k| k.key == key).map(|k| k.count);
-    assert_eq!(counted(&figures.by_channel, "grpc"), Some(4));
+    assert_eq!(counted(&figures.by_channel, "grpc"), Some(5));
     assert_eq!(counted(&figures.by_channel, "api"), Some(1));
-    assert_eq!(counted(&figures.by_category, "lainnya"), Some(3));
-    assert_eq!(counted(&figures.by_kabupaten, "6372"), Some(3));
-    assert_eq!(figures.open_backlog, 2, "two wait for verification: {figures:?}");
-    assert_eq!(figures.backlog_by_age[0].count, 2, "both submitted today");
+    assert_eq!(counted(&figures.by_category, "lainnya"), Some(4));
+    assert_eq!(counted(&figures.by_kabupaten, "6372"), Some(4));
+    assert_eq!(figures.open_backlog, 3, "three wait for verification: {figures:?}");
+    assert_eq!(figures.backlog_by_age[0].count, 3, "all submitted today");
     let verification = figures.verification.expect("verification");
     assert_eq!((verification.on_time, verification.late), (3, 0));
     assert_eq!(verification.percent, Some(100.0));
@@ -2546,8 +2560,8 @@ async fn analytics_figures_feed_dashboard_exports_and_replay_agree() {
         .expect("trends")
         .into_inner();
     assert_eq!(trends.points.len(), 30, "the last 30 days");
-    assert_eq!(trends.points.iter().map(|p| p.count).sum::<u64>(), 5);
-    assert_eq!(trends.points.last().map(|p| p.count), Some(5), "all today");
+    assert_eq!(trends.points.iter().map(|p| p.count).sum::<u64>(), 6);
+    assert_eq!(trends.points.last().map(|p| p.count), Some(6), "all today");
 
     // The feed heard the batch, without the rahasia-free tracking ids hidden.
     // The feed heard the batch: updates carried the events (tracking ids shown, as none of
@@ -2564,7 +2578,7 @@ async fn analytics_figures_feed_dashboard_exports_and_replay_agree() {
         let followed_up = |s: &Summary| s.follow_up.as_ref().map_or(0, |c| c.on_time);
         if update
             .summary
-            .is_some_and(|s| s.complaints_total == 5 && followed_up(&s) == 2)
+            .is_some_and(|s| s.complaints_total == 6 && followed_up(&s) == 2)
         {
             break;
         }
@@ -2574,6 +2588,16 @@ async fn analytics_figures_feed_dashboard_exports_and_replay_agree() {
             .iter()
             .any(|e| e.event_type == "complaint.followed_up" && e.tracking_id == bridge),
         "{heard:?}"
+    );
+    assert!(
+        heard
+            .iter()
+            .any(|e| e.event_type == "complaint.submitted" && e.tracking_id.is_empty()),
+        "the rahasia submission is in the feed without its tracking id: {heard:?}"
+    );
+    assert!(
+        heard.iter().all(|e| e.tracking_id != rahasia),
+        "the feed named a rahasia report"
     );
 
     // Unknown event type and a newer schema version: dead-lettered and counted, not applied.
@@ -2601,12 +2625,7 @@ async fn analytics_figures_feed_dashboard_exports_and_replay_agree() {
     })
     .await;
     let metrics_url = format!("http://127.0.0.1:{}/metrics", stack.http_port("analytics"));
-    let metrics = reqwest::get(&metrics_url)
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = metrics_text(&metrics_url).await;
     assert!(
         metrics.lines().any(|l| l.starts_with("lapor_consumer_messages_total")
             && l.contains("queue=\"analytics.events\"")
@@ -2660,7 +2679,7 @@ async fn analytics_figures_feed_dashboard_exports_and_replay_agree() {
     let base = format!("http://127.0.0.1:{}", stack.http_port("analytics"));
     let http = reqwest::Client::new();
     let csv = http
-        .get(format!("{base}/exports/scorecard.csv"))
+        .get(format!("{base}/dashboard/exports/scorecard.csv"))
         .bearer_auth(&pimpinan)
         .send()
         .await
@@ -2669,7 +2688,7 @@ async fn analytics_figures_feed_dashboard_exports_and_replay_agree() {
     let csv = csv.text().await.expect("text");
     assert!(csv.contains("pupr") && csv.contains("rsud-ulin"), "{csv}");
     let bad = http
-        .get(format!("{base}/exports/trends.json?granularity=hourly"))
+        .get(format!("{base}/dashboard/exports/trends.json?granularity=hourly"))
         .bearer_auth(&pimpinan)
         .send()
         .await
@@ -2678,17 +2697,52 @@ async fn analytics_figures_feed_dashboard_exports_and_replay_agree() {
     let body: serde_json::Value = bad.json().await.expect("json");
     assert_eq!(body["field"], "granularity");
     let unauthenticated = http
-        .get(format!("{base}/exports/summary.json"))
+        .get(format!("{base}/dashboard/exports/summary.json"))
         .send()
         .await
         .expect("anon");
     assert_eq!(unauthenticated.status(), 401);
+    // Latency per HTTP route (the pattern, not the path) and per consumed queue.
+    let metrics = metrics_text(&metrics_url).await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("lapor_http_request_duration_seconds")
+                && l.contains("route=\"/dashboard/exports/scorecard.csv\"")
+                && l.contains("status=\"200\"")),
+        "HTTP route latency recorded"
+    );
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("lapor_consumer_handle_seconds") && l.contains("queue=\"analytics.events\"")),
+        "consumer handling latency recorded"
+    );
     let public = http.get(format!("{base}/transparansi")).send().await.expect("public");
     assert_eq!(public.status(), 200);
     let public = public.text().await.expect("text");
-    for tracking_id in [&hospital, &bridge, &archived, &waiting] {
+    for tracking_id in [&hospital, &bridge, &archived, &waiting, &rahasia] {
         assert!(!public.contains(tracking_id.as_str()), "public page names a complaint");
     }
+    let public_total = format!(
+        "data-figure=\"complaints_total\" data-value=\"{}\"",
+        figures.complaints_total - 1
+    );
+    assert!(
+        public.contains(&public_total),
+        "the public total leaves the rahasia report out"
+    );
+    let bad_query = http
+        .get(format!(
+            "{base}/dashboard/exports/summary.json?from=2026-01-01&from=2026-02-01"
+        ))
+        .bearer_auth(&pimpinan)
+        .send()
+        .await
+        .expect("repeated parameter");
+    assert_eq!(bad_query.status(), 400);
+    let body: serde_json::Value = bad_query.json().await.expect("json");
+    assert_eq!(body["field"], "query");
 
     // The dashboard in a real browser shows the gRPC numbers; a screenshot for people.
     let browser = Browser::start().await;
@@ -2749,19 +2803,25 @@ async fn analytics_figures_feed_dashboard_exports_and_replay_agree() {
     let broker = lapor_messaging::Broker::new(stack.amqp_url(), "analytics-replay-test");
     let report = history::replay(&replay_db, &broker).await.expect("replay");
     assert_eq!(report.skipped, 2, "the two unknown events: {report:?}");
-    assert_eq!(report.duplicates, 0);
     let as_of = chrono::Utc::now();
     let live = figures_of(&analytics_db, as_of).await;
     assert_eq!(figures_of(&replay_db, as_of).await, live, "replayed figures differ");
+    // Replaying everything again (the stored offset forgotten): every event is known.
+    lapor_e2e::process::exec(&replay_db, "DELETE FROM history_offsets").await;
     let again = history::replay(&replay_db, &broker).await.expect("second replay");
     assert_eq!(again.applied, 0, "{again:?}");
+    assert_eq!(
+        again.duplicates,
+        report.applied + report.duplicates,
+        "{again:?} after {report:?}"
+    );
     assert_eq!(
         figures_of(&replay_db, as_of).await,
         live,
         "a second replay changed figures"
     );
     // Rebuilding the live database from scratch gives the same figures too.
-    let rebuilt = history::rebuild(&analytics_db, &broker).await.expect("rebuild");
+    let rebuilt = history::rebuild(&analytics_db, &broker, false).await.expect("rebuild");
     assert_eq!(rebuilt.applied, report.applied, "{rebuilt:?} vs {report:?}");
     assert_eq!(figures_of(&analytics_db, as_of).await, live, "rebuilt figures differ");
     broker.close().await;

@@ -229,8 +229,11 @@ impl ConsumerRunner {
                 Some(Err(error)) => return Err(error.into()),
                 None => return Err(SubscriptionError::StreamEnded),
             };
+            let started = std::time::Instant::now();
             let outcome = self.process(&channel, &delivery).await?;
             metrics::counter!("lapor_consumer_messages_total", "queue" => self.spec.queue.clone(), "outcome" => outcome.label()).increment(1);
+            metrics::histogram!("lapor_consumer_handle_seconds", "queue" => self.spec.queue.clone(), "outcome" => outcome.label())
+                .record(started.elapsed().as_secs_f64());
         }
     }
 

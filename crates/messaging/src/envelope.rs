@@ -107,3 +107,58 @@ pub fn kind_name(kind: i32) -> &'static str {
         ComplaintKind::Aduan | ComplaintKind::Unspecified => "aduan",
     }
 }
+
+/// The body the history stream keeps of an encoded envelope: the same event without the
+/// free text a reporter or officer wrote (title, body, location), which may name people
+/// and must stay erasable (UU 27/2022) — the history keeps events for years and read
+/// models never need the text. `None` when `payload` is not an envelope.
+pub fn history_body(payload: &[u8]) -> Option<Vec<u8>> {
+    use prost::Message as _;
+    let mut envelope = EventEnvelope::decode(payload).ok()?;
+    match envelope.payload.as_mut() {
+        Some(Payload::ComplaintSubmitted(submitted)) => {
+            submitted.title.clear();
+            submitted.body.clear();
+            submitted.location.clear();
+        }
+        Some(Payload::ComplaintAssigned(assigned)) => assigned.title.clear(),
+        Some(Payload::ComplaintEscalated(escalated)) => escalated.title.clear(),
+        _ => {}
+    }
+    Some(envelope.encode_to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lapor_proto::events::v1::ComplaintSubmitted;
+    use prost::Message as _;
+
+    #[test]
+    fn history_keeps_no_free_text() {
+        let envelope = new_envelope(
+            "intake",
+            Uuid::new_v4(),
+            "AB3DEF7H9K",
+            Payload::ComplaintSubmitted(ComplaintSubmitted {
+                title: "Pak Budi di loket 3 minta uang".into(),
+                body: "Nama saya Siti, NIK 6371...".into(),
+                location: "Rumah saya di Jl. Sutoyo 12".into(),
+                category_code: "lainnya".into(),
+                ..Default::default()
+            }),
+        );
+        let body = history_body(&envelope.encode_to_vec()).expect("an envelope");
+        let kept = EventEnvelope::decode(body.as_slice()).expect("decodes");
+        let Some(Payload::ComplaintSubmitted(submitted)) = kept.payload else {
+            panic!("payload kept");
+        };
+        assert_eq!(
+            (submitted.title, submitted.body, submitted.location),
+            Default::default()
+        );
+        assert_eq!(submitted.category_code, "lainnya");
+        assert_eq!(kept.event_id, envelope.event_id);
+        assert_eq!(history_body(b"not protobuf at all \xff"), None);
+    }
+}

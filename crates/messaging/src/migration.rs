@@ -61,3 +61,18 @@ pub fn outbox_and_inbox() -> Box<dyn MigrationTrait> {
         down: "DROP TABLE inbox; DROP TABLE outbox;",
     })
 }
+
+/// When each published event was copied to the history stream (`lapor.events.history`).
+/// Rows published before this column existed are copied too, so the history starts with
+/// everything the outbox still holds.
+pub fn outbox_history() -> Box<dyn MigrationTrait> {
+    Box::new(SqlMigration {
+        name: "m20261128_000100_outbox_history",
+        up: r#"
+                ALTER TABLE outbox ADD COLUMN history_at timestamptz;
+                CREATE INDEX outbox_not_in_history ON outbox (created_at)
+                    WHERE published_at IS NOT NULL AND history_at IS NULL;
+                "#,
+        down: "DROP INDEX outbox_not_in_history; ALTER TABLE outbox DROP COLUMN history_at;",
+    })
+}

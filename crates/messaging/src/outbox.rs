@@ -117,6 +117,11 @@ impl OutboxRelay {
                 }
             }
             let outcome = self.relay_once(&mut channel).await;
+            if outcome.is_ok()
+                && let Err(error) = self.copy_to_history_once(&mut channel).await
+            {
+                tracing::warn!(%error, "copying events to the history failed, retrying");
+            }
             let published_full_batch = match outcome {
                 Ok(count) => {
                     failures = 0;
@@ -206,14 +211,7 @@ impl OutboxRelay {
         let mut pending = Vec::with_capacity(rows.len());
         for row in rows {
             let headers: sea_orm::JsonValue = row.try_get("", "trace_headers")?;
-            let trace_headers = headers
-                .as_object()
-                .map(|o| {
-                    o.iter()
-                        .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let trace_headers = crate::propagation::headers_from_json(&headers);
             pending.push(PendingRow {
                 event_id: row.try_get("", "event_id")?,
                 event_type: row.try_get("", "event_type")?,
@@ -225,9 +223,6 @@ impl OutboxRelay {
         }
         let channel = self.ready_channel(channel).await?;
         // Publish the whole batch, then collect confirms: one round trip of latency per batch.
-        // Each event goes to its exchange and to the history stream; the row counts as
-        // published only when both are confirmed (a retry may repeat a history entry, which
-        // readers deduplicate by event id).
         let mut confirms = Vec::with_capacity(pending.len());
         for row in &pending {
             let message_id = row.event_id.to_string();
@@ -240,24 +235,15 @@ impl OutboxRelay {
                 headers: &row.trace_headers,
                 extra_headers: FieldTable::default(),
             };
-            let to_exchange = publisher::start_publish(&channel, &message).await;
-            let to_history = publisher::start_publish(&channel, &topology::history_copy(&message)).await;
-            confirms.push([to_exchange, to_history]);
+            confirms.push(publisher::start_publish(&channel, &message).await);
         }
         let mut published = Vec::new();
         let mut failed = Vec::new();
-        for (row, both) in pending.iter().zip(confirms) {
-            let mut outcome = Ok(());
-            for confirm in both {
-                let result = match confirm {
-                    Ok(confirm) => publisher::confirmed(confirm).await,
-                    Err(error) => Err(PublishError::Amqp(error)),
-                };
-                // Await every confirm; keep the first failure.
-                if outcome.is_ok() {
-                    outcome = result;
-                }
-            }
+        for (row, confirm) in pending.iter().zip(confirms) {
+            let outcome = match confirm {
+                Ok(confirm) => publisher::confirmed(confirm).await,
+                Err(error) => Err(PublishError::Amqp(error)),
+            };
             match outcome {
                 Ok(()) => published.push(row.event_id),
                 Err(error) => {
@@ -290,6 +276,79 @@ impl OutboxRelay {
         metrics::counter!("lapor_outbox_published_total").increment(published.len() as u64);
         metrics::counter!("lapor_outbox_failed_total").increment(failed.len() as u64);
         Ok(pending.len())
+    }
+}
+
+impl OutboxRelay {
+    /// Copies published events, without their free text, to the history stream: a second
+    /// pass, so a stream in trouble never holds up the events themselves (nor makes the
+    /// relay publish them twice). Returns the rows copied.
+    pub async fn copy_to_history_once(&self, channel: &mut Option<Channel>) -> Result<usize, RelayError> {
+        let txn = self.db.begin().await?;
+        let rows = txn
+            .query_all_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT event_id, event_type, payload, trace_headers FROM outbox \
+                 WHERE published_at IS NOT NULL AND history_at IS NULL \
+                 ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED",
+                [BATCH_SIZE.into()],
+            ))
+            .await?;
+        if rows.is_empty() {
+            txn.commit().await?;
+            return Ok(0);
+        }
+        let channel = self.ready_channel(channel).await?;
+        let mut copies = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let event_id: Uuid = row.try_get("", "event_id")?;
+            let event_type: String = row.try_get("", "event_type")?;
+            let payload: Vec<u8> = row.try_get("", "payload")?;
+            let headers: sea_orm::JsonValue = row.try_get("", "trace_headers")?;
+            let trace_headers = crate::propagation::headers_from_json(&headers);
+            let Some(body) = crate::envelope::history_body(&payload) else {
+                // Not an envelope: nothing a reader could use; mark it done.
+                tracing::warn!(%event_id, "outbox row is not an event envelope; not copied to the history");
+                copies.push((event_id, None));
+                continue;
+            };
+            let message_id = event_id.to_string();
+            let message = Message {
+                exchange: "",
+                routing_key: topology::HISTORY_STREAM,
+                message_id: &message_id,
+                event_type: &event_type,
+                payload: &body,
+                headers: &trace_headers,
+                extra_headers: FieldTable::default(),
+            };
+            copies.push((event_id, Some(publisher::start_publish(&channel, &message).await)));
+        }
+        let mut copied = Vec::new();
+        for (event_id, confirm) in copies {
+            let outcome = match confirm {
+                None => Ok(()),
+                Some(Ok(confirm)) => publisher::confirmed(confirm).await,
+                Some(Err(error)) => Err(PublishError::Amqp(error)),
+            };
+            match outcome {
+                Ok(()) => copied.push(event_id),
+                Err(error) => {
+                    tracing::warn!(%event_id, %error, "event not copied to the history; retried next round");
+                    metrics::counter!("lapor_outbox_history_failed_total").increment(1);
+                }
+            }
+        }
+        if !copied.is_empty() {
+            txn.execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "UPDATE outbox SET history_at = now() WHERE event_id = ANY($1)",
+                [copied.clone().into()],
+            ))
+            .await?;
+        }
+        txn.commit().await?;
+        Ok(copied.len())
     }
 }
 

@@ -39,3 +39,17 @@ pub fn restore_parent(span: &tracing::Span, headers: &BTreeMap<String, String>) 
         opentelemetry::global::get_text_map_propagator(|propagator| propagator.extract(&MapExtractor(headers)));
     let _ = span.set_parent(parent);
 }
+
+/// Trace headers as stored with a row (a JSON object of strings, e.g. the outbox's
+/// `trace_headers`), back as a map; anything else is no context.
+pub fn headers_from_json(value: &sea_orm::JsonValue) -> BTreeMap<String, String> {
+    value
+        .as_object()
+        .map(|headers| {
+            headers
+                .iter()
+                .filter_map(|(key, value)| value.as_str().map(|v| (key.clone(), v.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -10,11 +10,12 @@ use lapin::{Channel, ExchangeKind};
 pub const EVENTS_EXCHANGE: &str = "lapor.events";
 /// Direct exchange receiving messages a queue gave up on; routing key = source queue name.
 pub const DEAD_LETTER_EXCHANGE: &str = "lapor.dlx";
-/// Every event the services published, in order: a RabbitMQ stream the outbox relay
-/// writes each event to besides `lapor.events`. Reading it is non-destructive, so a read
-/// model (analytics) can be rebuilt from the first event. Not bound to the exchange: a
-/// catch-all binding would make every publish routable, and `mandatory` would no longer
-/// catch an event no work queue is bound for yet (e.g. a new SKPD's).
+/// Every event the services published: a RabbitMQ stream the outbox relay copies each
+/// published event to, without its free text (`envelope::history_body`). Reading it is
+/// non-destructive, so a read model (analytics) can be rebuilt from the first event. Not
+/// bound to the exchange: a catch-all binding would make every publish routable, and
+/// `mandatory` would no longer catch an event no work queue is bound for yet (e.g. a new
+/// SKPD's).
 pub const HISTORY_STREAM: &str = "lapor.events.history";
 /// How long the history keeps events: the longest period analytics reports on. Change it
 /// with a RabbitMQ policy, not here (a redeclaration with other arguments is refused).
@@ -115,20 +116,6 @@ pub async fn declare_exchanges(channel: &Channel) -> lapin::Result<()> {
         )
         .await?;
     declare_history(channel).await
-}
-
-/// The history stream's copy of a message published to `lapor.events`: the same id, type,
-/// body and headers, through the default exchange straight into the stream.
-pub fn history_copy<'a>(message: &crate::publisher::Message<'a>) -> crate::publisher::Message<'a> {
-    crate::publisher::Message {
-        exchange: "",
-        routing_key: HISTORY_STREAM,
-        message_id: message.message_id,
-        event_type: message.event_type,
-        payload: message.payload,
-        headers: message.headers,
-        extra_headers: message.extra_headers.clone(),
-    }
 }
 
 async fn declare_history(channel: &Channel) -> lapin::Result<()> {

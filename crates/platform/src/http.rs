@@ -92,8 +92,29 @@ pub fn ops_router(readiness: Readiness) -> Router {
         .route("/metrics", get(move || std::future::ready(metrics.render())))
 }
 
+/// Records `lapor_http_request_duration_seconds{route, status}` for every routed request;
+/// the route is the matched pattern (`/api/v1/complaints/{tracking_id}`), never the raw
+/// path, so tracking ids neither leak into metrics nor multiply the series.
+async fn record_latency(
+    route: Option<axum::extract::MatchedPath>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    let route = route.map_or_else(|| "unmatched".to_owned(), |r| r.as_str().to_owned());
+    metrics::histogram!(
+        "lapor_http_request_duration_seconds",
+        "route" => route,
+        "status" => response.status().as_u16().to_string()
+    )
+    .record(started.elapsed().as_secs_f64());
+    response
+}
+
 pub async fn serve(router: Router, listener: TcpListener, shutdown: CancellationToken) {
     // Handlers may read the peer address (intake's abuse limits).
+    let router = router.route_layer(axum::middleware::from_fn(record_latency));
     let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
     if let Err(error) = axum::serve(listener, service)
         .with_graceful_shutdown(shutdown.cancelled_owned())

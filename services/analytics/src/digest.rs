@@ -91,6 +91,7 @@ pub async fn compose(
     let period = Period {
         from: Some(from),
         to: Some(to),
+        public: false,
     };
     let summary = figures::summary(txn, &period, now).await?;
     let everything = figures::summary(txn, &Period::default(), now).await?;

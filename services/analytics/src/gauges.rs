@@ -1,7 +1,7 @@
 //! Prometheus gauges of the backlog per SKPD, for alerting on a pile-up without opening the
 //! dashboard. Every replica samples the same shared read model; alert on `max by (skpd)`.
 
-use crate::figures::OPEN_STATES;
+use crate::figures::IS_OPEN;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -10,8 +10,8 @@ const EVERY: Duration = Duration::from_secs(5);
 
 async fn sample_once(db: &DatabaseConnection) -> Result<(), DbErr> {
     let sql = format!(
-        "SELECT skpd_code, count(*) FILTER (WHERE state IN {OPEN_STATES}) AS open,
-                count(*) FILTER (WHERE state IN {OPEN_STATES} AND followed_up_at IS NULL
+        "SELECT skpd_code, count(*) FILTER (WHERE {IS_OPEN}) AS open,
+                count(*) FILTER (WHERE {IS_OPEN} AND followed_up_at IS NULL
                                  AND follow_up_due_at < now()) AS overdue
          FROM complaint_facts WHERE skpd_code IS NOT NULL GROUP BY skpd_code"
     );

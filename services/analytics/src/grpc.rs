@@ -109,22 +109,16 @@ impl AnalyticsService for AnalyticsGrpc {
                 )));
             }
         };
-        let db = self.db.clone();
         let updates = self
             .feed
-            .batches(Duration::from_millis(u64::from(interval_ms)))
-            .then(move |batch| {
-                let db = db.clone();
-                async move {
-                    let summary = figures::summary(&db, &Period::default(), Utc::now())
-                        .await
-                        .map_err(database_unavailable)?;
-                    Ok(FeedUpdate {
-                        summary: Some(summary),
-                        events: batch.events,
-                        dropped: batch.dropped,
-                    })
-                }
+            .subscribe(Duration::from_millis(u64::from(interval_ms)))
+            .map_err(|busy| Status::resource_exhausted(busy.to_string()))?
+            .map(|update| {
+                Ok(FeedUpdate {
+                    summary: Some(update.figures.summary.clone()),
+                    events: update.events,
+                    dropped: update.dropped,
+                })
             });
         Ok(Response::new(Box::pin(updates)))
     }

@@ -7,12 +7,12 @@
 //! `rebuild` wipes the read models and replays from the first event. Both may run while
 //! the live consumer runs.
 
-use crate::projection::{Projection, QUEUE};
-use lapor_messaging::Broker;
+use crate::projection::{Announce, Projection, QUEUE};
 use lapor_messaging::envelope::is_known_schema;
 use lapor_messaging::history::{self, Entry, HistoryError};
 use lapor_messaging::inbox::record_first_delivery;
 use lapor_messaging::topology::HISTORY_STREAM;
+use lapor_messaging::{Broker, HandlerError};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait};
 use std::sync::atomic::{AtomicU64, Ordering};
 use uuid::Uuid;
@@ -35,6 +35,64 @@ pub enum ApplyError {
     Database(#[from] DbErr),
     #[error("{0}")]
     Projection(String),
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// Stops a read at the first event (not an error: how `first_event` ends the read early).
+#[derive(Debug, thiserror::Error)]
+#[error("first event found")]
+struct Found(Box<lapor_proto::events::v1::EventEnvelope>);
+
+/// When the oldest event the history still holds happened; `None` when it holds none.
+async fn first_event_at(broker: &Broker) -> Result<Option<chrono::DateTime<chrono::Utc>>, HistoryError<ApplyError>> {
+    let read = history::read(broker, None, |_, entry| async move {
+        match entry {
+            Entry::Event(event) => Err(Found(event)),
+            _ => Ok(()),
+        }
+    })
+    .await;
+    match read {
+        Ok(_) => Ok(None),
+        Err(HistoryError::Apply {
+            source: Found(event), ..
+        }) => Ok(lapor_messaging::envelope::from_timestamp(event.occurred_at.as_ref())),
+        Err(HistoryError::Amqp(e)) => Err(HistoryError::Amqp(e)),
+        Err(HistoryError::Marker(e)) => Err(HistoryError::Marker(e)),
+        Err(HistoryError::Ended) => Err(HistoryError::Ended),
+    }
+}
+
+/// A rebuild must not lose complaints older than the history: the stream keeps events for
+/// a limited time, and events from before it existed are not in it.
+async fn check_history_covers(db: &DatabaseConnection, broker: &Broker) -> Result<(), HistoryError<ApplyError>> {
+    let refused = |message: String| HistoryError::Apply {
+        offset: 0,
+        source: ApplyError::Refused(message),
+    };
+    let oldest: Option<chrono::DateTime<chrono::Utc>> = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT min(coalesce(submitted_at, updated_at)) AS oldest FROM complaint_facts",
+        ))
+        .await
+        .map_err(|e| refused(e.to_string()))?
+        .and_then(|row| row.try_get("", "oldest").ok())
+        .flatten();
+    let Some(oldest) = oldest else { return Ok(()) };
+    match first_event_at(broker).await? {
+        Some(first) if first <= oldest + chrono::Duration::hours(1) => Ok(()),
+        Some(first) => Err(refused(format!(
+            "the history starts at {first}, but the read models hold complaints from {oldest}: \
+             a rebuild would lose them (rebuild --force to accept that)"
+        ))),
+        None => Err(refused(
+            "the history holds no events, but the read models hold complaints: a rebuild would lose them \
+             (rebuild --force to accept that)"
+                .into(),
+        )),
+    }
 }
 
 async fn stored_offset(db: &DatabaseConnection) -> Result<Option<u64>, DbErr> {
@@ -76,10 +134,24 @@ pub async fn replay(db: &DatabaseConnection, broker: &Broker) -> Result<ReplayRe
                 Entry::Event(event) if is_known_schema(&event) && event.payload.is_some() => {
                     let event_id = Uuid::parse_str(&event.event_id).map_err(|e| ApplyError::Projection(e.to_string()))?;
                     if record_first_delivery(&txn, QUEUE, event_id).await? {
-                        Projection::apply(&txn, &event)
-                            .await
-                            .map_err(|e| ApplyError::Projection(e.to_string()))?;
-                        applied.fetch_add(1, Ordering::Relaxed);
+                        match Projection::apply(&txn, &event, Announce::Quietly).await {
+                            Ok(()) => {
+                                applied.fetch_add(1, Ordering::Relaxed);
+                            }
+                            // What the live consumer would dead-letter: skip it, but still
+                            // move past it, so the replay never sticks at one bad event.
+                            Err(HandlerError::Permanent(reason)) => {
+                                txn.rollback().await?;
+                                tracing::warn!(%reason, offset, "history: event the projection refuses, skipped");
+                                metrics::counter!("lapor_analytics_replay_skipped_total").increment(1);
+                                skipped.fetch_add(1, Ordering::Relaxed);
+                                let txn = db.begin().await?;
+                                store_offset(&txn, offset + 1).await?;
+                                txn.commit().await?;
+                                return Ok(());
+                            }
+                            Err(error) => return Err(ApplyError::Projection(error.to_string())),
+                        }
                     } else {
                         duplicates.fetch_add(1, Ordering::Relaxed);
                     }
@@ -111,8 +183,16 @@ pub async fn replay(db: &DatabaseConnection, broker: &Broker) -> Result<ReplayRe
 }
 
 /// Empties the read models (and this consumer's inbox and the stored offset) in one
-/// transaction, then replays the whole history.
-pub async fn rebuild(db: &DatabaseConnection, broker: &Broker) -> Result<ReplayReport, HistoryError<ApplyError>> {
+/// transaction, then replays the whole history. Refused when the history does not reach
+/// back to the oldest complaint counted, unless `force`.
+pub async fn rebuild(
+    db: &DatabaseConnection,
+    broker: &Broker,
+    force: bool,
+) -> Result<ReplayReport, HistoryError<ApplyError>> {
+    if !force {
+        check_history_covers(db, broker).await?;
+    }
     let wipe = async {
         let txn = db.begin().await?;
         txn.execute_unprepared("TRUNCATE complaint_facts, counters, escalation_facts, skpd_names, history_offsets")

@@ -12,14 +12,14 @@ use crate::grpc::may_read_figures;
 use crate::web::export;
 use crate::web::labels::Lang;
 use crate::web::pages::{self, FilterForm};
-use axum::extract::{FromRequestParts, Query, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Json};
-use chrono::{Days, NaiveDate, Utc};
+use chrono::{Datelike, Days, NaiveDate, Utc};
 use futures::{Stream, StreamExt};
 use lapor_platform::auth::{Authenticator, Principal};
 use lapor_proto::analytics::v1::{Dimension, Granularity};
@@ -28,7 +28,7 @@ use serde::Deserialize;
 use serde_json::json;
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub const TOKEN_COOKIE: &str = "lapor_analytics_token";
 /// Least time between two live updates of one dashboard.
@@ -39,23 +39,50 @@ pub struct Site {
     pub db: DatabaseConnection,
     pub feed: Feed,
     pub authenticator: Arc<Authenticator>,
+    pub public_page: Arc<PublicPageCache>,
+}
+
+/// The public page, rendered at most once a minute per language: it needs no sign-in, so
+/// its database cost must not grow with its traffic.
+#[derive(Default)]
+pub struct PublicPageCache(std::sync::Mutex<std::collections::HashMap<&'static str, (Instant, String)>>);
+
+const PUBLIC_PAGE_TTL: Duration = Duration::from_secs(60);
+
+impl PublicPageCache {
+    fn get(&self, lang: Lang) -> Option<String> {
+        let pages = self.0.lock().ok()?;
+        let (rendered_at, page) = pages.get(lang.code())?;
+        (rendered_at.elapsed() < PUBLIC_PAGE_TTL).then(|| page.clone())
+    }
+
+    fn put(&self, lang: Lang, page: &str) {
+        if let Ok(mut pages) = self.0.lock() {
+            pages.insert(lang.code(), (Instant::now(), page.to_owned()));
+        }
+    }
 }
 
 pub fn router(site: Site) -> axum::Router {
     axum::Router::new()
-        .route("/", get(|| async { Redirect::to("/dashboard") }))
-        .route("/dashboard", get(dashboard))
-        .route("/dashboard/login", get(login_page).post(login))
+        .route("/", get(|| async { Redirect::to(pages::DASHBOARD_PATH) }))
+        .route(pages::DASHBOARD_PATH, get(dashboard))
+        .route(pages::LOGIN_PATH, get(login_page).post(login))
         .route("/dashboard/logout", post(logout))
-        .route("/dashboard/ranking", get(ranking))
-        .route("/dashboard/live", get(live))
-        .route("/transparansi", get(transparency))
-        .route("/exports/summary.json", get(summary_json))
-        .route("/exports/scorecard.csv", get(scorecard_csv))
-        .route("/exports/scorecard.json", get(scorecard_json))
-        .route("/exports/trends.csv", get(trends_csv))
-        .route("/exports/trends.json", get(trends_json))
+        .route(pages::RANKING_PATH, get(ranking))
+        .route(pages::LIVE_PATH, get(live))
+        .route(pages::TRANSPARENCY_PATH, get(transparency))
+        .route(pages::EXPORT_SUMMARY_JSON, get(summary_json))
+        .route(pages::EXPORT_SCORECARD_CSV, get(scorecard_csv))
+        .route(pages::EXPORT_SCORECARD_JSON, get(scorecard_json))
+        .route(pages::EXPORT_TRENDS_CSV, get(trends_csv))
+        .route(pages::EXPORT_TRENDS_JSON, get(trends_json))
         .with_state(site)
+}
+
+/// Exports answer errors as JSON; pages as pages.
+fn is_export(path: &str) -> bool {
+    path.starts_with("/dashboard/exports/")
 }
 
 /// A request that failed: a page for people, JSON `{code, message, field}` for exports.
@@ -130,7 +157,7 @@ impl FromRequestParts<Site> for Reader {
     type Rejection = Failure;
 
     async fn from_request_parts(parts: &mut Parts, site: &Site) -> Result<Self, Self::Rejection> {
-        let json = parts.uri.path().starts_with("/exports/");
+        let json = is_export(parts.uri.path());
         let refuse = |status: StatusCode, code: &'static str, message: String| Failure {
             status,
             code,
@@ -169,6 +196,32 @@ pub struct Params {
     lang: Option<String>,
 }
 
+/// The query string as [`Params`]; a malformed one (bad encoding, a repeated parameter) is
+/// refused like any other bad filter.
+pub struct Filters(pub Params);
+
+impl<S: Send + Sync> FromRequestParts<S> for Filters {
+    type Rejection = Failure;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        let failure = |message: String| {
+            let failure = Failure::bad("query", message);
+            if is_export(parts.uri.path()) {
+                failure.into_json()
+            } else {
+                failure
+            }
+        };
+        if query.len() > 2048 {
+            return Err(failure("query: longer than 2048 bytes".into()));
+        }
+        serde_urlencoded::from_str(query)
+            .map(Filters)
+            .map_err(|e| failure(format!("query: {e}")))
+    }
+}
+
 /// What the parameters mean once checked.
 #[derive(Debug)]
 struct Checked {
@@ -179,8 +232,16 @@ struct Checked {
 }
 
 fn parse_date(field: &'static str, text: &str) -> Result<NaiveDate, Failure> {
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .map_err(|_| Failure::bad(field, format!("{field}: {text:?} is not a date (YYYY-MM-DD)")))
+    let date = NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|_| Failure::bad(field, format!("{field}: {text:?} is not a date (YYYY-MM-DD)")))?;
+    // The same years the gRPC API takes.
+    if !(2000..2200).contains(&date.year()) {
+        return Err(Failure::bad(
+            field,
+            format!("{field}: {text} is outside the years 2000-2199"),
+        ));
+    }
+    Ok(date)
 }
 
 impl Params {
@@ -256,7 +317,7 @@ impl Params {
 async fn dashboard(
     State(site): State<Site>,
     _reader: Reader,
-    Query(params): Query<Params>,
+    Filters(params): Filters,
 ) -> Result<maud::Markup, Failure> {
     let checked = params.check()?;
     let now = Utc::now();
@@ -272,11 +333,7 @@ async fn dashboard(
     ))
 }
 
-async fn ranking(
-    State(site): State<Site>,
-    _reader: Reader,
-    Query(params): Query<Params>,
-) -> Result<maud::Markup, Failure> {
+async fn ranking(State(site): State<Site>, _reader: Reader, Filters(params): Filters) -> Result<maud::Markup, Failure> {
     let checked = params.check()?;
     let scorecard = figures::scorecard(&site.db, &checked.period, Utc::now()).await?;
     Ok(pages::ranking(checked.lang, &scorecard, &checked.form))
@@ -287,22 +344,41 @@ async fn ranking(
 async fn live(
     State(site): State<Site>,
     _reader: Reader,
-    Query(params): Query<Params>,
+    Filters(params): Filters,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Failure> {
     let checked = params.check()?;
     let (db, lang, period) = (site.db.clone(), checked.lang, checked.period);
-    let events = site.feed.batches(LIVE_INTERVAL).then(move |_batch| {
+    let updates = site.feed.subscribe(LIVE_INTERVAL).map_err(|busy| Failure {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        code: "unavailable",
+        message: busy.to_string(),
+        field: None,
+        json: false,
+        lang,
+    })?;
+    let events = updates.then(move |update| {
         let db = db.clone();
         async move {
-            let now = Utc::now();
-            let figures = async {
-                let summary = figures::summary(&db, &period, now).await?;
-                let scorecard = figures::scorecard(&db, &period, now).await?;
-                Ok::<_, DbErr>(pages::dashboard_live(lang, &summary, &scorecard))
+            // The province-wide figures are shared by every subscriber; a dashboard filtered
+            // to a period computes its own.
+            let fragment = if period == Period::default() {
+                Ok(pages::dashboard_live(
+                    lang,
+                    &update.figures.summary,
+                    &update.figures.scorecard,
+                ))
+            } else {
+                let now = Utc::now();
+                async {
+                    let summary = figures::summary(&db, &period, now).await?;
+                    let scorecard = figures::scorecard(&db, &period, now).await?;
+                    Ok::<_, DbErr>(pages::dashboard_live(lang, &summary, &scorecard))
+                }
+                .await
             };
-            Ok(match figures.await {
+            Ok(match fragment {
                 Ok(fragment) => Event::default().event(pages::LIVE_EVENT).data(fragment.into_string()),
-                // The page keeps its last figures; the next batch tries again.
+                // The page keeps its last figures; the next update tries again.
                 Err(error) => {
                     Event::default().comment(format!("figures unavailable: {error}").replace(['\r', '\n'], " "))
                 }
@@ -312,17 +388,26 @@ async fn live(
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }
 
-/// Public: aggregates only, no sign-in.
-async fn transparency(State(site): State<Site>, Query(params): Query<Params>) -> Result<maud::Markup, Failure> {
-    let checked = params.check()?;
+/// Public: aggregates only, rahasia complaints left out, no sign-in, no filters (so the
+/// cache below serves every visitor), at most a minute old.
+async fn transparency(State(site): State<Site>, Filters(params): Filters) -> Result<Response, Failure> {
+    let lang = params.lang();
+    if let Some(page) = site.public_page.get(lang) {
+        return Ok(axum::response::Html(page).into_response());
+    }
     let now = Utc::now();
-    let summary = figures::summary(&site.db, &checked.period, now).await?;
-    let scorecard = figures::scorecard(&site.db, &checked.period, now).await?;
-    let trends = figures::trends(&site.db, &params.trend_query(&checked)?).await?;
-    Ok(pages::transparency(checked.lang, &summary, &scorecard, &trends))
+    let public = Period::default().public();
+    let summary = figures::summary(&site.db, &public, now).await?;
+    let scorecard = figures::scorecard(&site.db, &public, now).await?;
+    let query = TrendQuery::new(Dimension::Total as i32, Granularity::Day as i32, public, now)
+        .map_err(|e| Failure::bad(e.field(), e.to_string()))?;
+    let trends = figures::trends(&site.db, &query).await?;
+    let page = pages::transparency(lang, &summary, &scorecard, &trends).into_string();
+    site.public_page.put(lang, &page);
+    Ok(axum::response::Html(page).into_response())
 }
 
-async fn login_page(Query(params): Query<Params>) -> maud::Markup {
+async fn login_page(Filters(params): Filters) -> maud::Markup {
     pages::login(params.lang(), None)
 }
 
@@ -336,7 +421,9 @@ async fn login(State(site): State<Site>, Form(form): Form<LoginForm>) -> Respons
     let refused = |message: String| (StatusCode::UNAUTHORIZED, pages::login(Lang::Id, Some(&message))).into_response();
     match site.authenticator.verify(token) {
         Ok(principal) if may_read_figures(&principal) => {
-            let cookie = format!("{TOKEN_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=43200");
+            // Scoped to the dashboard's paths (exports included), so other services behind the same
+            // host never receive the officer's token.
+            let cookie = format!("{TOKEN_COOKIE}={token}; Path=/dashboard; HttpOnly; SameSite=Strict; Max-Age=43200");
             let mut response = Redirect::to("/dashboard").into_response();
             match HeaderValue::from_str(&cookie) {
                 Ok(value) => {
@@ -358,7 +445,7 @@ async fn logout() -> Response {
     let mut response = Redirect::to("/dashboard/login").into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,
-        HeaderValue::from_static("lapor_analytics_token=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+        HeaderValue::from_static("lapor_analytics_token=; Path=/dashboard; HttpOnly; SameSite=Strict; Max-Age=0"),
     );
     response
 }
@@ -378,7 +465,7 @@ fn csv_response(name: &str, body: String) -> Response {
 async fn summary_json(
     State(site): State<Site>,
     _reader: Reader,
-    Query(params): Query<Params>,
+    Filters(params): Filters,
 ) -> Result<Json<serde_json::Value>, Failure> {
     let checked = params.check().map_err(Failure::into_json)?;
     let summary = figures::summary(&site.db, &checked.period, Utc::now())
@@ -390,7 +477,7 @@ async fn summary_json(
 async fn scorecard_csv(
     State(site): State<Site>,
     _reader: Reader,
-    Query(params): Query<Params>,
+    Filters(params): Filters,
 ) -> Result<Response, Failure> {
     let checked = params.check().map_err(Failure::into_json)?;
     let scorecard = figures::scorecard(&site.db, &checked.period, Utc::now())
@@ -405,7 +492,7 @@ async fn scorecard_csv(
 async fn scorecard_json(
     State(site): State<Site>,
     _reader: Reader,
-    Query(params): Query<Params>,
+    Filters(params): Filters,
 ) -> Result<Json<serde_json::Value>, Failure> {
     let checked = params.check().map_err(Failure::into_json)?;
     let scorecard = figures::scorecard(&site.db, &checked.period, Utc::now())
@@ -422,11 +509,7 @@ async fn trends_for(site: &Site, params: &Params) -> Result<lapor_proto::analyti
         .map_err(|e| Failure::from(e).into_json())
 }
 
-async fn trends_csv(
-    State(site): State<Site>,
-    _reader: Reader,
-    Query(params): Query<Params>,
-) -> Result<Response, Failure> {
+async fn trends_csv(State(site): State<Site>, _reader: Reader, Filters(params): Filters) -> Result<Response, Failure> {
     let trends = trends_for(&site, &params).await?;
     Ok(csv_response("lapor-trends.csv", export::trends_csv(&trends)))
 }
@@ -434,7 +517,7 @@ async fn trends_csv(
 async fn trends_json(
     State(site): State<Site>,
     _reader: Reader,
-    Query(params): Query<Params>,
+    Filters(params): Filters,
 ) -> Result<Json<serde_json::Value>, Failure> {
     Ok(Json(export::trends_json(&trends_for(&site, &params).await?)))
 }

@@ -49,7 +49,12 @@ pub async fn run(settings: Settings, listeners: Listeners, shutdown: Cancellatio
         Arc::new(projection::Projection),
     );
     let feed_stop = core.lifecycle.stop_token(Tier::Worker);
-    let feed = feed::Feed::start(&core.db, feed_stop, core.lifecycle.stop_token(Tier::Front));
+    let feed = feed::Feed::start(
+        &core.db,
+        &settings.database.url,
+        feed_stop,
+        core.lifecycle.stop_token(Tier::Front),
+    );
     let (db, outbox, digest_settings) = (core.db.clone(), core.outbox.clone(), settings.digest.clone());
     core.spawn(Tier::Worker, move |stop| digest::run(db, outbox, digest_settings, stop));
     let db = core.db.clone();
@@ -65,6 +70,7 @@ pub async fn run(settings: Settings, listeners: Listeners, shutdown: Cancellatio
         db: core.db.clone(),
         feed,
         authenticator,
+        public_page: Arc::default(),
     });
     core.serve(
         |mut server| server.add_service(service),

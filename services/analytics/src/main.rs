@@ -1,6 +1,7 @@
 //! `lapor-analytics` serves; `lapor-analytics replay` catches the configured database up
 //! from the event history stream (all of it, for an empty database) and exits;
-//! `lapor-analytics rebuild` empties the read models first and replays everything.
+//! `lapor-analytics rebuild [--force]` empties the read models first and replays everything
+//! (refused when the history does not reach back to the oldest complaint, unless forced).
 
 use anyhow::Context;
 use lapor_messaging::Broker;
@@ -26,7 +27,8 @@ async fn main() -> anyhow::Result<()> {
             let report = if command == "replay" {
                 lapor_analytics::history::replay(&db, &broker).await
             } else {
-                lapor_analytics::history::rebuild(&db, &broker).await
+                let force = std::env::args().nth(2).as_deref() == Some("--force");
+                lapor_analytics::history::rebuild(&db, &broker, force).await
             }
             .context("history replay failed")?;
             println!(

@@ -1,7 +1,7 @@
 //! Analytics' read models, built only from events, plus the inbox (and an outbox, unused
 //! until analytics publishes digests).
 
-use lapor_messaging::migration::{SqlMigration, outbox_and_inbox};
+use lapor_messaging::migration::{SqlMigration, outbox_and_inbox, outbox_history};
 use sea_orm_migration::prelude::*;
 
 pub struct Migrator;
@@ -24,6 +24,7 @@ impl MigratorTrait for Migrator {
                        DROP COLUMN follow_up_due_at, DROP COLUMN follow_up_due_version, DROP COLUMN followed_up_at, DROP COLUMN closed_at, \
                        DROP COLUMN reopen_count, DROP COLUMN stars, DROP COLUMN finished_at;",
             }),
+            outbox_history(),
         ]
     }
 }

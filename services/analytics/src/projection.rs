@@ -111,10 +111,13 @@ async fn case_updated(
     complaint_id: Uuid,
     update: &CaseUpdated,
 ) -> Result<(), HandlerError> {
+    // A returned case names the SKPD that returned it, but no SKPD holds it any more: it
+    // waits for the admin and must not count against that SKPD.
+    let returned = event.event_type == "complaint.returned_to_admin";
     let snapshot = CaseSnapshot {
         state: &update.state,
         version: update.version,
-        skpd_code: &update.skpd_code,
+        skpd_code: if returned { "" } else { &update.skpd_code },
         category_code: &update.category_code,
         rahasia: update.rahasia,
     };
@@ -204,9 +207,21 @@ fn feed_event(event: &EventEnvelope) -> FeedEvent {
 
 pub struct Projection;
 
+/// Whether a counted event is announced to the live feed: yes when consumed live, no when
+/// replayed from the history (a dashboard must not show last year's events as news).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Announce {
+    Live,
+    Quietly,
+}
+
 impl Projection {
     /// Applies one event inside the caller's transaction (the live consumer's or the replay's).
-    pub async fn apply(txn: &DatabaseTransaction, event: &EventEnvelope) -> Result<(), HandlerError> {
+    pub async fn apply(
+        txn: &DatabaseTransaction,
+        event: &EventEnvelope,
+        announce: Announce,
+    ) -> Result<(), HandlerError> {
         let complaint_id =
             Uuid::parse_str(&event.complaint_id).map_err(|e| HandlerError::Permanent(format!("complaint_id: {e}")))?;
         // Analytics' own digests are in the history (which keeps everything) but are not
@@ -287,7 +302,10 @@ impl Projection {
                 )));
             }
         }
-        feed::notify(txn, &feed_event(event)).await
+        match announce {
+            Announce::Live => feed::notify(txn, &feed_event(event)).await,
+            Announce::Quietly => Ok(()),
+        }
     }
 }
 
@@ -299,6 +317,6 @@ impl EventHandler for Projection {
         event: &EventEnvelope,
         _context: &DeliveryContext,
     ) -> Result<(), HandlerError> {
-        Projection::apply(txn, event).await
+        Projection::apply(txn, event, Announce::Live).await
     }
 }

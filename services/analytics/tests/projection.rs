@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use lapor_analytics::figures::{self, Period};
-use lapor_analytics::projection::{Projection, QUEUE};
+use lapor_analytics::projection::{Announce, Projection, QUEUE};
 use lapor_messaging::envelope::{new_envelope, new_typed_envelope, to_timestamp};
 use lapor_messaging::inbox::record_first_delivery;
 use lapor_platform::config::DatabaseSettings;
@@ -92,10 +92,16 @@ fn verification_breach(id: Uuid, tracking: &str, deadline: DateTime<Utc>) -> Eve
     )
 }
 
-/// Four complaints whose stories touch every figure.
+/// Five complaints whose stories touch every figure.
 fn story(t0: DateTime<Utc>, now: DateTime<Utc>) -> Vec<EventEnvelope> {
     let day = Duration::days(1);
-    let (x, y, z, w) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    let (x, y, z, w, v) = (
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+    );
     vec![
         // X: disposed at once, followed up a day late, reopened, followed up, rated, closed.
         submitted(x, "XXXXXXXXX1", t0, false),
@@ -136,6 +142,17 @@ fn story(t0: DateTime<Utc>, now: DateTime<Utc>) -> Vec<EventEnvelope> {
             2,
             t0 + Duration::hours(3),
         ),
+        // V: disposed, then returned by the SKPD as not its authority: waits for the admin.
+        submitted(v, "VVVVVVVVV1", t0, false),
+        assigned(v, "VVVVVVVVV1", 2, t0 + Duration::hours(1), now + day * 2),
+        step(
+            v,
+            "VVVVVVVVV1",
+            "complaint.returned_to_admin",
+            "rejected_not_authority",
+            3,
+            t0 + day,
+        ),
     ]
 }
 
@@ -159,7 +176,9 @@ async fn apply(db: &DatabaseConnection, events: &[EventEnvelope]) {
         let txn = db.begin().await.expect("txn");
         let id = Uuid::parse_str(&event.event_id).expect("uuid");
         if record_first_delivery(&txn, QUEUE, id).await.expect("inbox") {
-            Projection::apply(&txn, event).await.expect("applied");
+            Projection::apply(&txn, event, Announce::Quietly)
+                .await
+                .expect("applied");
         }
         txn.commit().await.expect("commit");
     }
@@ -184,14 +203,14 @@ async fn every_order_and_duplicate_gives_the_same_figures() {
     let summary = figures::summary(&db, &all, now).await.expect("summary");
     let scorecard = figures::scorecard(&db, &all, now).await.expect("scorecard");
 
-    assert_eq!(summary.complaints_total, 4);
+    assert_eq!(summary.complaints_total, 5);
     let verification = summary.verification.expect("verification");
     assert_eq!(
         (verification.on_time, verification.late, verification.overdue_open),
-        (3, 1, 0),
-        "X, Z and W verified in time, Y late"
+        (4, 1, 0),
+        "X, Z, W and V verified in time, Y late"
     );
-    assert_eq!(verification.percent, Some(75.0));
+    assert_eq!(verification.percent, Some(80.0));
     let follow_up = summary.follow_up.expect("follow-up");
     assert_eq!(
         (follow_up.on_time, follow_up.late, follow_up.overdue_open),
@@ -207,14 +226,19 @@ async fn every_order_and_duplicate_gives_the_same_figures() {
     let to_close = summary.time_to_close.expect("time to close");
     assert_eq!((to_close.count, to_close.median_hours), (1, Some(8.0 * 24.0)));
     assert_eq!(summary.escalations_by_level.get("breach"), Some(&1));
-    assert_eq!(summary.open_backlog, 2, "Y and Z");
-    assert_eq!(summary.backlog_by_age[3].count, 2, "submitted 10 days ago: 7-14d");
+    assert_eq!(summary.open_backlog, 3, "Y, Z and V, which waits for the admin");
+    assert_eq!(summary.backlog_by_age[3].count, 3, "submitted 10 days ago: 7-14d");
     let dinkes = &scorecard.skpds[0];
     assert_eq!(
         (dinkes.skpd_code.as_str(), dinkes.skpd_name.as_str()),
         (SKPD, "Dinas Kesehatan")
     );
-    assert_eq!((dinkes.received, dinkes.overdue_open, dinkes.closed), (3, 1, 1));
+    assert_eq!(
+        (dinkes.received, dinkes.overdue_open, dinkes.closed),
+        (3, 1, 1),
+        "V no longer counts against the SKPD that returned it"
+    );
+    assert_eq!(scorecard.skpds.len(), 1);
 
     // Reversed, then every event twice in an interleaved order: the same figures.
     let reversed: Vec<EventEnvelope> = events.iter().rev().cloned().collect();

@@ -1,6 +1,6 @@
 //! Intake's schema: complaints as received, the reporter vault, plus outbox and inbox.
 
-use lapor_messaging::migration::{SqlMigration, outbox_and_inbox};
+use lapor_messaging::migration::{SqlMigration, outbox_and_inbox, outbox_history};
 use sea_orm_migration::prelude::*;
 
 pub struct Migrator;
@@ -21,6 +21,7 @@ impl MigratorTrait for Migrator {
                 up: "ALTER TABLE complaints ADD COLUMN expected_at timestamptz;",
                 down: "ALTER TABLE complaints DROP COLUMN expected_at;",
             }),
+            outbox_history(),
         ]
     }
 }

@@ -1,6 +1,6 @@
 //! Notification's schema: recipients' contacts, deliveries, plus outbox and inbox.
 
-use lapor_messaging::migration::{SqlMigration, outbox_and_inbox};
+use lapor_messaging::migration::{SqlMigration, outbox_and_inbox, outbox_history};
 use sea_orm_migration::prelude::*;
 
 pub struct Migrator;
@@ -25,6 +25,12 @@ impl MigratorTrait for Migrator {
                 up: "ALTER TABLE recipients ADD COLUMN sub_unit text;",
                 down: "ALTER TABLE recipients DROP COLUMN sub_unit;",
             }),
+            Box::new(SqlMigration {
+                name: "m20261128_000005_delivery_trace_context",
+                up: "ALTER TABLE deliveries ADD COLUMN trace_headers jsonb NOT NULL DEFAULT '{}'::jsonb",
+                down: "ALTER TABLE deliveries DROP COLUMN trace_headers",
+            }),
+            outbox_history(),
         ]
     }
 }

@@ -179,6 +179,9 @@ pub async fn insert(db: &impl ConnectionTrait, rows: Vec<NewDelivery>) -> Result
         return Ok(0);
     }
     let now = Utc::now();
+    // Planned inside the consumer's span: the send later continues the complaint's trace.
+    let trace_headers =
+        serde_json::to_value(lapor_messaging::propagation::capture_current()).unwrap_or_else(|_| serde_json::json!({}));
     let models = rows.into_iter().map(|row| delivery::ActiveModel {
         id: Set(Uuid::now_v7()),
         event_id: Set(row.event_id),
@@ -206,6 +209,7 @@ pub async fn insert(db: &impl ConnectionTrait, rows: Vec<NewDelivery>) -> Result
         delivered_at: Set(None),
         retry_from: Set(now),
         fallback_for: Set(row.fallback_for),
+        trace_headers: Set(trace_headers.clone()),
     });
     delivery::Entity::insert_many(models)
         .on_conflict(

@@ -28,6 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use uuid::Uuid;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -140,8 +141,20 @@ impl Sender {
                 if row.attempts > 1 && row.sent_at.is_none() && row.last_error.is_none() {
                     tracing::warn!(delivery = %row.id, "resending after an interrupted attempt, same idempotency key");
                 }
-                let outcome = self.attempt(&row).await;
-                self.record(&row, claim, outcome).await
+                // The send and its notification.sent event continue the complaint's trace.
+                let span = tracing::info_span!(
+                    "deliver",
+                    otel.kind = "client",
+                    delivery = %row.id,
+                    channel = %row.channel,
+                    tracking_id = %row.tracking_id,
+                );
+                lapor_messaging::propagation::restore_parent(
+                    &span,
+                    &lapor_messaging::propagation::headers_from_json(&row.trace_headers),
+                );
+                let outcome = self.attempt(&row).instrument(span.clone()).await;
+                self.record(&row, claim, outcome).instrument(span).await
             })
             .buffer_unordered(self.settings.concurrency.max(1))
             .collect::<Vec<_>>()

@@ -1,6 +1,6 @@
 //! Routing's schema: the SKPD directory and cases, plus outbox and inbox.
 
-use lapor_messaging::migration::{SqlMigration, outbox_and_inbox};
+use lapor_messaging::migration::{SqlMigration, outbox_and_inbox, outbox_history};
 use sea_orm_migration::prelude::*;
 
 pub struct Migrator;
@@ -36,6 +36,7 @@ impl MigratorTrait for Migrator {
                 up: ADD_DUPLICATE_SEARCH,
                 down: "DROP INDEX cases_text_trgm; DROP INDEX cases_duplicate_scope;",
             }),
+            outbox_history(),
         ]
     }
 }

@@ -15,9 +15,12 @@ pub use trends::{TrendError, TrendQuery, trends};
 
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryResult, Statement, Value};
 
-/// States that still wait for the government to act (not closed, archived, returned as not
-/// the province's authority, and not waiting for the reporter's reply after a follow-up).
-pub const OPEN_STATES: &str = "('submitted', 'verified', 'assigned', 'in_progress', 'on_hold')";
+/// A `complaint_facts` row that still waits for the government to act: not closed,
+/// archived or referred elsewhere as not the province's authority, and not waiting for the
+/// reporter's reply after a follow-up. A case an SKPD returned to the admin is in the same
+/// state as a referred one but still waits for the admin (no `finished_at`).
+pub const IS_OPEN: &str = "(state IN ('submitted', 'verified', 'assigned', 'in_progress', 'on_hold') \
+     OR (state = 'rejected_not_authority' AND finished_at IS NULL))";
 
 async fn rows(db: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> Result<Vec<QueryResult>, DbErr> {
     db.query_all_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, values))

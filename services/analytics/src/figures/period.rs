@@ -27,6 +27,9 @@ pub struct Period {
     pub from: Option<DateTime<Utc>>,
     /// Exclusive; `None` = until now.
     pub to: Option<DateTime<Utc>>,
+    /// Figures for the public: rahasia complaints are left out altogether, so no small
+    /// count can point at one.
+    pub public: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -70,11 +73,31 @@ impl Period {
                 return Err(PeriodError::TooLong);
             }
         }
-        Ok(Period { from, to })
+        Ok(Period {
+            from,
+            to,
+            public: false,
+        })
     }
 
     pub fn from_proto(from: Option<&Timestamp>, to: Option<&Timestamp>) -> Result<Self, PeriodError> {
         Period::new(instant(from, "from")?, instant(to, "to")?)
+    }
+
+    /// The same period for the public page.
+    pub fn public(self) -> Self {
+        Period { public: true, ..self }
+    }
+
+    /// The submission filter every figure applies, on parameters `$1` (from) and `$2` (to).
+    pub(crate) fn filter(&self) -> String {
+        let bounds =
+            "($1::timestamptz IS NULL OR submitted_at >= $1) AND ($2::timestamptz IS NULL OR submitted_at < $2)";
+        if self.public {
+            format!("{bounds} AND NOT rahasia")
+        } else {
+            bounds.to_owned()
+        }
     }
 
     /// Both ends, for SQL: `($1::timestamptz IS NULL OR submitted_at >= $1) AND ...`.
@@ -82,10 +105,6 @@ impl Period {
         vec![self.from.into(), self.to.into()]
     }
 }
-
-/// The submission filter every figure applies, on parameters `$1` (from) and `$2` (to).
-pub(crate) const IN_PERIOD: &str =
-    "($1::timestamptz IS NULL OR submitted_at >= $1) AND ($2::timestamptz IS NULL OR submitted_at < $2)";
 
 #[cfg(test)]
 mod tests {

@@ -30,7 +30,7 @@ pub async fn scorecard(
          FROM f LEFT JOIN skpd_names n ON n.skpd_code = f.skpd_code
          WHERE f.skpd_code IS NOT NULL
          GROUP BY f.skpd_code",
-        cte = facts_cte(),
+        cte = facts_cte(period),
         follow_up = duration_columns("(followed_up_at - assigned_at)", "follow_up"),
     );
     let mut values = period.values();

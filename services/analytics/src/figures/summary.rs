@@ -1,7 +1,6 @@
 //! The province-wide summary.
 
-use super::period::IN_PERIOD;
-use super::{OPEN_STATES, Period, count, percent, rows};
+use super::{IS_OPEN, Period, count, percent, rows};
 use crate::projection::{EVENTS_CONSUMED, NOTIFICATIONS_SENT};
 use chrono::{DateTime, Utc};
 use lapor_messaging::envelope::to_timestamp;
@@ -25,15 +24,16 @@ pub(super) const FOLLOW_UP_COMPLIANCE: &str = "
 
 /// `f`: the facts of the period, with the flags the compliance and backlog figures need.
 /// Parameters: $1 from, $2 to, $3 as of.
-pub(super) fn facts_cte() -> String {
+pub(super) fn facts_cte(period: &Period) -> String {
+    let in_period = period.filter();
     format!(
         "WITH f AS (
             SELECT c.*,
-                   c.state IN {OPEN_STATES} AS open,
+                   {IS_OPEN} AS open,
                    (c.assigned_at IS NOT NULL OR c.finished_at IS NOT NULL) AS verified,
                    EXISTS (SELECT 1 FROM escalation_facts e WHERE e.complaint_id = c.complaint_id
                            AND e.stage = 'verification' AND e.breach) AS verification_breach
-            FROM complaint_facts c WHERE {IN_PERIOD} AND $3::timestamptz IS NOT NULL)"
+            FROM complaint_facts c WHERE {in_period} AND $3::timestamptz IS NOT NULL)"
     )
 }
 
@@ -96,7 +96,7 @@ async fn key_counts(
 ) -> Result<Vec<KeyCount>, DbErr> {
     let sql = format!(
         "{} SELECT coalesce({column}, '-') AS key, count(*) AS n FROM f GROUP BY 1 ORDER BY n DESC, key",
-        facts_cte()
+        facts_cte(period)
     );
     rows(db, &sql, values(period, as_of))
         .await?
@@ -150,7 +150,7 @@ pub async fn rising_categories(
 }
 
 pub async fn summary(db: &impl ConnectionTrait, period: &Period, as_of: DateTime<Utc>) -> Result<Summary, DbErr> {
-    let cte = facts_cte();
+    let cte = facts_cte(period);
     let by_state = rows(
         db,
         &format!("{cte} SELECT state, count(*) AS n FROM f GROUP BY state ORDER BY state"),

@@ -17,7 +17,7 @@ pub enum TrendError {
     Dimension(i32),
     #[error("granularity: unknown value {0}")]
     Granularity(i32),
-    #[error("the period spans {0} buckets; at most {MAX_BUCKETS} are allowed")]
+    #[error("from: the period spans {0} buckets; at most {MAX_BUCKETS} are allowed")]
     TooManyBuckets(usize),
 }
 
@@ -40,6 +40,8 @@ pub struct TrendQuery {
     buckets: Vec<DateTime<Utc>>,
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
+    /// Leave rahasia complaints out (the public page).
+    pub public: bool,
 }
 
 fn truncate(granularity: Granularity, at: DateTime<Utc>) -> NaiveDate {
@@ -110,6 +112,7 @@ impl TrendQuery {
             buckets,
             from,
             to,
+            public: period.public,
         })
     }
 
@@ -141,9 +144,10 @@ pub async fn trends(db: &impl ConnectionTrait, query: &TrendQuery) -> Result<Tre
     let sql = format!(
         "SELECT date_trunc('{unit}', submitted_at AT TIME ZONE 'Asia/Makassar') AT TIME ZONE 'Asia/Makassar' AS bucket,
                 {key} AS key, count(*) AS n
-         FROM complaint_facts WHERE submitted_at >= $1 AND submitted_at < $2
+         FROM complaint_facts WHERE submitted_at >= $1 AND submitted_at < $2 {public}
          GROUP BY 1, 2 ORDER BY 1, 2",
         unit = query.unit(),
+        public = if query.public { "AND NOT rahasia" } else { "" },
     );
     let found = rows(db, &sql, vec![query.from.into(), query.to.into()]).await?;
     let mut counts: HashMap<DateTime<Utc>, Vec<(String, u64)>> = HashMap::new();

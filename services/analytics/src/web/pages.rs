@@ -20,11 +20,11 @@ pub const RANKING_PATH: &str = "/dashboard/ranking";
 pub const LIVE_PATH: &str = "/dashboard/live";
 pub const LOGIN_PATH: &str = "/dashboard/login";
 pub const TRANSPARENCY_PATH: &str = "/transparansi";
-pub const EXPORT_SUMMARY_JSON: &str = "/exports/summary.json";
-pub const EXPORT_SCORECARD_CSV: &str = "/exports/scorecard.csv";
-pub const EXPORT_SCORECARD_JSON: &str = "/exports/scorecard.json";
-pub const EXPORT_TRENDS_CSV: &str = "/exports/trends.csv";
-pub const EXPORT_TRENDS_JSON: &str = "/exports/trends.json";
+pub const EXPORT_SUMMARY_JSON: &str = "/dashboard/exports/summary.json";
+pub const EXPORT_SCORECARD_CSV: &str = "/dashboard/exports/scorecard.csv";
+pub const EXPORT_SCORECARD_JSON: &str = "/dashboard/exports/scorecard.json";
+pub const EXPORT_TRENDS_CSV: &str = "/dashboard/exports/trends.csv";
+pub const EXPORT_TRENDS_JSON: &str = "/dashboard/exports/trends.json";
 
 /// The period and trend granularity the officer picked, as the filter form sends them
 /// (`?from=2026-01-01&to=2026-01-31&granularity=week`). `to` is the last day *included*,
@@ -1153,8 +1153,8 @@ mod tests {
             page.contains(r#"<option value="week" selected>Minggu</option>"#),
             "{page}"
         );
-        assert!(page.contains(r#"formaction="/exports/trends.json""#));
-        assert!(page.contains(r#"href="/exports/scorecard.csv?from=2026-01-01&amp;to=2026-01-31""#));
+        assert!(page.contains(r#"formaction="/dashboard/exports/trends.json""#));
+        assert!(page.contains(r#"href="/dashboard/exports/scorecard.csv?from=2026-01-01&amp;to=2026-01-31""#));
         let login = login(Lang::Id, None).into_string();
         assert!(login.contains(r#"<form class="card" method="post" action="/dashboard/login">"#));
         assert!(login.contains(r#"<label for="token">"#) && login.contains(r#"id="token" name="token""#));

@@ -102,8 +102,8 @@ impl Words {
             Lang::Id => Words {
                 received: "Aduan masuk",
                 closed: "Aduan selesai",
-                open_backlog: "Aduan belum selesai (akhir periode)",
-                overdue_open: "Belum selesai, melewati batas waktu",
+                open_backlog: "Aduan belum selesai (saat ringkasan dibuat)",
+                overdue_open: "Belum ditindaklanjuti, melewati batas waktu",
                 verification_compliance: "Kepatuhan SLA verifikasi",
                 follow_up_compliance: "Kepatuhan SLA tindak lanjut",
                 escalations: "Eskalasi",
@@ -116,8 +116,8 @@ impl Words {
             Lang::En => Words {
                 received: "Complaints received",
                 closed: "Complaints closed",
-                open_backlog: "Open complaints (end of period)",
-                overdue_open: "Open past their deadline",
+                open_backlog: "Open complaints (when this digest was made)",
+                overdue_open: "Awaiting follow-up past their deadline",
                 verification_compliance: "Verification SLA compliance",
                 follow_up_compliance: "Follow-up SLA compliance",
                 escalations: "Escalations",
@@ -215,8 +215,8 @@ mod tests {
             [
                 ("Aduan masuk", "1.234"),
                 ("Aduan selesai", "98"),
-                ("Aduan belum selesai (akhir periode)", "340"),
-                ("Belum selesai, melewati batas waktu", "27"),
+                ("Aduan belum selesai (saat ringkasan dibuat)", "340"),
+                ("Belum ditindaklanjuti, melewati batas waktu", "27"),
                 ("Kepatuhan SLA verifikasi", "87,5%"),
                 ("Kepatuhan SLA tindak lanjut", "–"),
                 ("Eskalasi", "12"),
@@ -241,8 +241,8 @@ mod tests {
             [
                 ("Complaints received", "1,234"),
                 ("Complaints closed", "98"),
-                ("Open complaints (end of period)", "340"),
-                ("Open past their deadline", "27"),
+                ("Open complaints (when this digest was made)", "340"),
+                ("Awaiting follow-up past their deadline", "27"),
                 ("Verification SLA compliance", "87.5%"),
                 ("Follow-up SLA compliance", "–"),
                 ("Escalations", "12"),

@@ -30,6 +30,8 @@ pub struct Model {
     pub delivered_at: Option<DateTimeUtc>,
     pub retry_from: DateTimeUtc,
     pub fallback_for: Option<Uuid>,
+    /// W3C trace context of the event that planned the delivery, so the send joins its trace.
+    pub trace_headers: Json,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
