@@ -32,3 +32,13 @@ fmt:
 .PHONY: k8s-validate
 k8s-validate:
 	deploy/scripts/k8s-validate.sh
+
+# Chaos: 5,000 complaints through two replicas of every service while replicas are
+# SIGKILLed, broker connections closed, RabbitMQ's app restarted and database backends
+# terminated; then nothing lost, nothing twice (tests/tests/chaos.rs; `make test` runs a
+# reduced version). Restarts the local RabbitMQ app: do not run beside other suites.
+.PHONY: chaos
+chaos: infra
+	deploy/scripts/clean-test-state.sh
+	$(CARGO) build --release --workspace --bins
+	$(CARGO) test --release -p lapor-e2e --test chaos -- --ignored --nocapture

@@ -1,6 +1,7 @@
 //! Test harness: runs the four services in this process against the real PostgreSQL and
 //! RabbitMQ, each stack with its own vhost and databases, and a real SMTP server process.
 
+pub mod load;
 pub mod mailbox;
 pub mod process;
 pub mod process_stack;

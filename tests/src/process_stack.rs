@@ -4,7 +4,7 @@
 //! through `LAPOR__*` environment variables only, as in a container.
 
 use crate::mailbox::SmtpSink;
-use crate::process::{exec, free_port, log_sink, postgres_url, service_binary};
+use crate::process::{exec, free_port, postgres_url, service_binary};
 use crate::rabbit;
 use crate::stack::{TEST_AUTH_SECRET, repo_root};
 use sea_orm::{Database, DatabaseConnection};
@@ -36,6 +36,9 @@ impl Replica {
 pub struct ProcessStack {
     pub prefix: String,
     pub smtp: SmtpSink,
+    /// Every replica's stdout and stderr, `<name>.log` (appended across restarts); kept
+    /// when a test fails, removed by [`ProcessStack::stop`].
+    pub log_dir: std::path::PathBuf,
     /// Extra environment for every process (e.g. the OTLP endpoint).
     env: Vec<(String, String)>,
     /// Replicas by name, e.g. `routing-1`.
@@ -62,9 +65,13 @@ impl ProcessStack {
         let vhost_guard = rabbit::VhostGuard::new(&prefix);
         let maildir = std::env::temp_dir().join(format!("{prefix}_mail"));
         let smtp = SmtpSink::start(maildir).await?;
+        let log_dir = std::env::temp_dir().join(format!("{prefix}_logs"));
+        let _ = std::fs::remove_dir_all(&log_dir);
+        std::fs::create_dir_all(&log_dir)?;
         let mut stack = ProcessStack {
             prefix,
             smtp,
+            log_dir,
             env,
             replicas: BTreeMap::new(),
             vault_key: "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".into(),
@@ -139,11 +146,15 @@ impl ProcessStack {
     pub fn spawn(&mut self, service: &'static str, index: usize) -> anyhow::Result<String> {
         let name = format!("{service}-{index}");
         let (grpc_port, http_port) = (free_port(), free_port());
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_dir.join(format!("{name}.log")))?;
         let child = Command::new(service_binary(&format!("lapor-{service}")))
             .envs(self.environment(service, grpc_port, http_port))
             .env("OTEL_SERVICE_NAME", format!("lapor-{service}"))
-            .stdout(log_sink())
-            .stderr(log_sink())
+            .stdout(log.try_clone()?)
+            .stderr(log)
             .spawn()?;
         self.replicas.insert(
             name.clone(),
@@ -157,6 +168,17 @@ impl ProcessStack {
         Ok(name)
     }
 
+    /// Everything the replicas have logged so far.
+    pub fn logs(&self) -> String {
+        let mut all = String::new();
+        if let Ok(entries) = std::fs::read_dir(&self.log_dir) {
+            for entry in entries.flatten() {
+                all.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+            }
+        }
+        all
+    }
+
     pub async fn wait_ready(&mut self, name: &str, timeout: Duration) -> anyhow::Result<()> {
         let deadline = Instant::now() + timeout;
         let http = reqwest::Client::new();
@@ -166,7 +188,7 @@ impl ProcessStack {
                 .get_mut(name)
                 .ok_or_else(|| anyhow::anyhow!("no replica {name}"))?;
             if !replica.is_running() {
-                anyhow::bail!("{name} exited during start-up (rerun with TEST_LOG=1)");
+                anyhow::bail!("{name} exited during start-up (see {})", self.log_dir.display());
             }
             let url = format!("http://127.0.0.1:{}/readyz", replica.http_port);
             if http.get(&url).send().await.is_ok_and(|r| r.status().is_success()) {
@@ -257,6 +279,7 @@ impl ProcessStack {
         self.vhost_guard.disarm();
         // The sink process is killed when the stack drops.
         let _ = std::fs::remove_dir_all(&self.smtp.maildir);
+        let _ = std::fs::remove_dir_all(&self.log_dir);
         Ok(())
     }
 }

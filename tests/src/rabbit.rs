@@ -3,6 +3,11 @@
 use tokio::process::Command;
 
 async fn rabbitmqctl(args: &[&str]) -> anyhow::Result<()> {
+    rabbitmqctl_output(args).await.map(|_| ())
+}
+
+/// Runs `rabbitmqctl -q <args>` and returns its standard output.
+pub async fn rabbitmqctl_output(args: &[&str]) -> anyhow::Result<String> {
     // A wedged broker makes rabbitmqctl hang; fail the suite with a clear reason instead.
     let run = Command::new("rabbitmqctl")
         .arg("-q")
@@ -18,7 +23,7 @@ async fn rabbitmqctl(args: &[&str]) -> anyhow::Result<()> {
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    Ok(())
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 pub async fn create_vhost(vhost: &str) -> anyhow::Result<()> {
@@ -81,4 +86,18 @@ pub async fn probe_queue(connection: &lapin::Connection, queue: &str) -> Option<
         .await;
     let _ = probe.close(200, "probe".into()).await;
     declared.ok().map(|q| (q.message_count(), q.consumer_count()))
+}
+
+/// Every queue of `vhost` with its message count.
+pub async fn queues(vhost: &str) -> anyhow::Result<Vec<(String, u64)>> {
+    let listing = rabbitmqctl_output(&["list_queues", "-p", vhost, "name", "messages", "--no-table-headers"]).await?;
+    Ok(listing
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let name = fields.next()?.to_owned();
+            let messages = fields.next()?.parse().ok()?;
+            Some((name, messages))
+        })
+        .collect())
 }

@@ -2371,6 +2371,47 @@ async fn analytics_figures_feed_dashboard_exports_and_replay_agree() {
         .await
         .expect_err("penghubung");
     assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+    // Every role × every analytics RPC: leadership figures for admin, pimpinan and kepala.
+    for role in [
+        OfficerRole::Admin,
+        OfficerRole::Pimpinan,
+        OfficerRole::Kepala,
+        OfficerRole::Koordinator,
+        OfficerRole::Penghubung,
+    ] {
+        // Provincial roles have no SKPD; the others are scoped to one.
+        let provincial = matches!(role, OfficerRole::Admin | OfficerRole::Pimpinan);
+        let bearer = token(role, (!provincial).then_some("dinkes"));
+        let allowed = matches!(role, OfficerRole::Admin | OfficerRole::Pimpinan | OfficerRole::Kepala);
+        let codes = [
+            analytics
+                .get_summary(authorized(GetSummaryRequest::default(), &bearer))
+                .await
+                .err()
+                .map(|s| s.code()),
+            analytics
+                .get_skpd_scorecard(authorized(GetSkpdScorecardRequest::default(), &bearer))
+                .await
+                .err()
+                .map(|s| s.code()),
+            analytics
+                .list_trends(authorized(ListTrendsRequest::default(), &bearer))
+                .await
+                .err()
+                .map(|s| s.code()),
+            analytics
+                .stream_feed(authorized(StreamFeedRequest::default(), &bearer))
+                .await
+                .err()
+                .map(|s| s.code()),
+        ];
+        let expected = if allowed {
+            None
+        } else {
+            Some(tonic::Code::PermissionDenied)
+        };
+        assert!(codes.iter().all(|c| *c == expected), "{role:?}: {codes:?}");
+    }
     let anonymous = analytics
         .get_summary(GetSummaryRequest::default())
         .await

@@ -6,10 +6,9 @@
 //! case, reaches analytics, and nothing is left unpublished.
 
 use lapor_e2e::eventually;
+use lapor_e2e::load::{bridge_complaint, submit_until_accepted};
 use lapor_e2e::process::scalar;
 use lapor_e2e::process_stack::ProcessStack;
-use lapor_proto::intake::v1::intake_service_client::IntakeServiceClient;
-use lapor_proto::intake::v1::{Reporter, SubmitComplaintRequest};
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,29 +17,6 @@ use std::time::Duration;
 const WAIT: Duration = Duration::from_secs(90);
 /// Concurrent clients, so SIGTERM always meets requests in flight.
 const CLIENTS: usize = 4;
-
-fn request(n: usize) -> SubmitComplaintRequest {
-    SubmitComplaintRequest {
-        title: format!("Jalan berlubang nomor {n}"),
-        body: "Lubang besar di tengah jalan, berbahaya bagi pengendara motor.".into(),
-        category_code: "infrastruktur.jalan-jembatan".into(),
-        kabupaten_code: "6371".into(),
-        location: "Jl. Pramuka".into(),
-        reporter: Some(Reporter {
-            name: "Warga Uji".into(),
-            phone: String::new(),
-            email: format!("warga{n}@example.id"),
-        }),
-        idempotency_key: format!("lifecycle-{n}"),
-        ..Default::default()
-    }
-}
-
-/// What a client must retry: the replica is draining or already gone.
-fn retryable(status: &tonic::Status) -> bool {
-    matches!(status.code(), tonic::Code::Unavailable | tonic::Code::Cancelled)
-        || status.message().contains("transport error")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigterm_drains_every_service_under_load_and_loses_nothing() {
@@ -74,33 +50,19 @@ async fn sigterm_drains_every_service_under_load_and_loses_nothing() {
                 while running.load(Ordering::Relaxed) {
                     n += 1;
                     submitted += 1;
-                    let mut attempt = 0usize;
-                    loop {
-                        attempt += 1;
-                        let port = {
-                            let ports = ports.lock().expect("ports");
-                            ports[(n + attempt) % ports.len()]
-                        };
-                        let outcome = match IntakeServiceClient::connect(format!("http://127.0.0.1:{port}")).await {
-                            Ok(mut client) => client.submit_complaint(request(n)).await,
-                            Err(error) => Err(tonic::Status::unavailable(format!("transport error: {error}"))),
-                        };
-                        match outcome {
-                            Ok(response) => {
-                                accepted
-                                    .lock()
-                                    .expect("accepted")
-                                    .insert(response.into_inner().tracking_id);
-                                break;
-                            }
-                            Err(status) if retryable(&status) && attempt < 200 => {
-                                tokio::time::sleep(Duration::from_millis(50)).await;
-                            }
-                            Err(status) => {
-                                failures.lock().expect("failures").push(format!("#{n}: {status:?}"));
-                                break;
-                            }
+                    match submit_until_accepted(
+                        &ports,
+                        &bridge_complaint("lifecycle", n),
+                        n,
+                        200,
+                        Duration::from_millis(50),
+                    )
+                    .await
+                    {
+                        Ok(tracking_id) => {
+                            accepted.lock().expect("accepted").insert(tracking_id);
                         }
+                        Err(status) => failures.lock().expect("failures").push(format!("#{n}: {status:?}")),
                     }
                 }
                 submitted

@@ -1,8 +1,10 @@
-//! One submission is one trace: the four services run as processes exporting spans over
-//! OTLP (`OTEL_EXPORTER_OTLP_ENDPOINT`) to a collector in this test, and the trace that
-//! starts at intake's SubmitComplaint reaches routing, the notification that was sent to
-//! each liaison officer, and analytics — through gRPC metadata, AMQP headers, the outbox
-//! and the delivery rows.
+//! One submission is one trace, and it leaks no PII: the four services run as processes
+//! exporting spans over OTLP (`OTEL_EXPORTER_OTLP_ENDPOINT`) to a collector in this test,
+//! and the trace that starts at intake's SubmitComplaint reaches routing, the notification
+//! that was sent to each liaison officer, and analytics — through gRPC metadata, AMQP
+//! headers, the outbox and the delivery rows. The reporter's canary name, phone and
+//! e-mail appear in no event on the exchange, no log line, no span attribute and no
+//! analytics or routing table.
 
 use lapor_domain::Directory;
 use lapor_domain::reference::OfficerRole;
@@ -76,8 +78,51 @@ impl TraceService for Collector {
     }
 }
 
+const CANARY_NAME: &str = "Canarius Zetapii";
+const CANARY_EMAIL: &str = "canary.zetapii@example.id";
+/// The phone as typed, and the forms intake normalises it to.
+const CANARY_PHONES: [&str; 4] = ["0812-7777-1717", "081277771717", "6281277771717", "81277771717"];
+
+fn assert_no_canary(place: &str, text: &str) {
+    let lowered = text.to_lowercase();
+    for canary in [CANARY_NAME, CANARY_EMAIL].iter().chain(CANARY_PHONES.iter()) {
+        assert!(
+            !lowered.contains(&canary.to_lowercase()),
+            "{canary:?} leaked into {place}"
+        );
+    }
+}
+
+/// Every row of every table of a database, as text.
+async fn every_row(db: &sea_orm::DatabaseConnection) -> String {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    let tables = db
+        .query_all_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT table_name::text AS name FROM information_schema.tables WHERE table_schema = 'public'",
+        ))
+        .await
+        .expect("tables");
+    let mut all = String::new();
+    for table in tables {
+        let name: String = table.try_get("", "name").expect("name");
+        let rows = db
+            .query_all_raw(Statement::from_string(
+                DbBackend::Postgres,
+                format!("SELECT t::text AS row FROM \"{name}\" t"),
+            ))
+            .await
+            .expect("rows");
+        for row in rows {
+            all.push_str(&row.try_get::<String>("", "row").expect("row text"));
+            all.push('\n');
+        }
+    }
+    all
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn one_submission_is_one_trace_across_all_four_services() {
+async fn one_submission_is_one_trace_across_all_four_services_and_leaks_no_pii() {
     let collector = Collector::default();
     let port = free_port();
     let server = tonic::transport::Server::builder()
@@ -93,6 +138,28 @@ async fn one_submission_is_one_trace_across_all_four_services() {
     ];
     let stack = ProcessStack::start("trace", 1, env).await.expect("stack starts");
 
+    // Every event on the exchange, as the services publish it.
+    let tap_connection = lapin::Connection::connect(&stack.amqp_url(), lapin::ConnectionProperties::default())
+        .await
+        .expect("amqp");
+    let tap = tap_connection.create_channel().await.expect("channel");
+    let exclusive = lapin::options::QueueDeclareOptions {
+        exclusive: true,
+        ..Default::default()
+    };
+    tap.queue_declare("pii-tap".into(), exclusive, lapin::types::FieldTable::default())
+        .await
+        .expect("tap queue");
+    tap.queue_bind(
+        "pii-tap".into(),
+        "lapor.events".into(),
+        "#".into(),
+        lapin::options::QueueBindOptions::default(),
+        lapin::types::FieldTable::default(),
+    )
+    .await
+    .expect("tap binding");
+
     let mut intake = IntakeServiceClient::connect(format!("http://127.0.0.1:{}", stack.grpc_port("intake")))
         .await
         .expect("intake");
@@ -104,9 +171,9 @@ async fn one_submission_is_one_trace_across_all_four_services() {
             kabupaten_code: "6371".into(),
             location: "RSUD Ulin".into(),
             reporter: Some(Reporter {
-                name: "Warga Uji".into(),
-                phone: String::new(),
-                email: "warga.trace@example.id".into(),
+                name: CANARY_NAME.into(),
+                phone: "0812-7777-1717".into(),
+                email: CANARY_EMAIL.into(),
             }),
             ..Default::default()
         })
@@ -143,11 +210,30 @@ async fn one_submission_is_one_trace_across_all_four_services() {
         (n as usize >= officers.len()).then_some(())
     })
     .await;
+    // No canary in any event body, analytics or routing table, or log line.
+    let mut bodies = 0;
+    while let Some(message) = tap
+        .basic_get("pii-tap".into(), lapin::options::BasicGetOptions { no_ack: true })
+        .await
+        .expect("basic_get")
+    {
+        bodies += 1;
+        assert_no_canary("an event body", &String::from_utf8_lossy(&message.delivery.data));
+    }
+    assert!(bodies >= 3, "the tap saw the submission, the assignment and the sends");
+    for service in ["analytics", "routing"] {
+        let db = stack.db(service).await.expect("db");
+        assert_no_canary(&format!("{service}'s tables"), &every_row(&db).await);
+    }
     drop(analytics_db);
+    assert_no_canary("the services' logs", &stack.logs());
     // A graceful stop flushes every exporter.
     stack.stop().await.expect("stack stops");
 
     let spans = collector.spans.lock().expect("spans").clone();
+    for span in &spans {
+        assert_no_canary(&format!("span {}", span.name), &format!("{:?}", span.attributes));
+    }
     let submit = spans
         .iter()
         .find(|s| {
