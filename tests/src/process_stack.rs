@@ -43,6 +43,9 @@ pub struct ProcessStack {
     env: Vec<(String, String)>,
     /// Replicas by name, e.g. `routing-1`.
     replicas: BTreeMap<String, Replica>,
+    /// Each replica name keeps its ports across restarts, as a Kubernetes Service address
+    /// does: peers configured with it (notification → intake) reach the restarted replica.
+    ports: BTreeMap<String, (u16, u16)>,
     vault_key: String,
     vhost_guard: rabbit::VhostGuard,
 }
@@ -74,6 +77,7 @@ impl ProcessStack {
             log_dir,
             env,
             replicas: BTreeMap::new(),
+            ports: BTreeMap::new(),
             vault_key: "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".into(),
             vhost_guard,
         };
@@ -142,10 +146,14 @@ impl ProcessStack {
         env
     }
 
-    /// Starts replica `index` of `service` on fresh ports; returns its name.
+    /// Starts replica `index` of `service` (on the ports it had before, if it ran before);
+    /// returns its name.
     pub fn spawn(&mut self, service: &'static str, index: usize) -> anyhow::Result<String> {
         let name = format!("{service}-{index}");
-        let (grpc_port, http_port) = (free_port(), free_port());
+        let (grpc_port, http_port) = *self
+            .ports
+            .entry(name.clone())
+            .or_insert_with(|| (free_port(), free_port()));
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)

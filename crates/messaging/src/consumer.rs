@@ -265,7 +265,19 @@ impl ConsumerRunner {
             retries,
         };
         let result = self.apply(&envelope, &context).instrument(span.clone()).await;
-        let _entered = span.enter();
+        // The acknowledgement belongs to the same span; instrumented, never entered across
+        // an await (an entered guard that moves threads corrupts the span registry).
+        self.settle(channel, delivery, result, retries).instrument(span).await
+    }
+
+    /// Acks, retries or dead-letters a processed delivery.
+    async fn settle(
+        &self,
+        channel: &Channel,
+        delivery: &Delivery,
+        result: Result<bool, HandlerError>,
+        retries: u32,
+    ) -> Result<Outcome, SubscriptionError> {
         match result {
             Ok(first) => {
                 delivery.ack(BasicAckOptions::default()).await?;
