@@ -240,6 +240,7 @@ impl Stack {
         let (grpc_port, http_port) = (listeners.grpc_port(), listeners.http_port());
         let amqp = AmqpSettings {
             url: rabbit::amqp_url(&self.vhost),
+            consumer_concurrency: 8,
         };
         let seed = SeedSettings {
             dir: repo_root().join("deploy/seed"),
@@ -311,6 +312,7 @@ impl Stack {
                         password: String::new(),
                         from: "LAPOR Test <no-reply@lapor.test>".into(),
                         message_id_domain: "lapor.test".into(),
+                        pool_size: 4,
                     },
                     sms: lapor_notification::channels::SmsSettings::Smpp(smpp_settings(self.smsc.local_addr())),
                     templates: lapor_notification::TemplateSettings {

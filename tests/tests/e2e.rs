@@ -1090,6 +1090,370 @@ async fn authorization_matrix_over_every_officer_rpc() {
     stack.stop().await.expect("clean stop");
 }
 
+/// The rest of the officer surface, every role × own and another SKPD: routing's policy
+/// RPCs and duplicate suggestions, notification's deliveries, preferences and dead letters.
+/// Policy changes are the admin's alone; a forbidden caller is refused before anything is
+/// read or written. Intake's reporter-contact RPC opens to the internal service token only:
+/// an officer's token, whatever its role, is no credential there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn authorization_matrix_over_policy_notification_and_contact_rpcs() {
+    use lapor_proto::intake::v1::GetReporterContactRequest;
+    use lapor_proto::intake::v1::reporter_contacts_client::ReporterContactsClient;
+    use lapor_proto::notification::v1::*;
+    use lapor_proto::routing::v1::*;
+    let stack = Stack::start(StackConfig::new("authz_rest"))
+        .await
+        .expect("stack starts");
+    let tracking_id = submit_and_follow(
+        &stack,
+        complaint("Obat puskesmas habis", "kesehatan.puskesmas", "6371"),
+        "dinkes",
+    )
+    .await;
+    let admin = token(OfficerRole::Admin, None);
+    let routing = stack.routing().await.expect("client");
+    let policy = stack.policy().await.expect("client");
+    let notification = stack.notification().await.expect("client");
+    let case = routing
+        .clone()
+        .get_case(authorized(
+            GetCaseRequest {
+                tracking_id: tracking_id.clone(),
+            },
+            &admin,
+        ))
+        .await
+        .expect("case")
+        .into_inner();
+    let delivery = notification
+        .clone()
+        .list_deliveries(authorized(
+            ListDeliveriesRequest {
+                tracking_id: tracking_id.clone(),
+                ..Default::default()
+            },
+            &admin,
+        ))
+        .await
+        .expect("deliveries")
+        .into_inner()
+        .deliveries
+        .into_iter()
+        .find(|d| d.channel == "email" && d.skpd_code == "dinkes")
+        .expect("an e-mail delivery to dinkes");
+    // Someone else's preferences: a dinkes liaison officer none of the test tokens is.
+    let colleague = directory()
+        .officers_of("dinkes", OfficerRole::Penghubung)
+        .next()
+        .expect("a dinkes penghubung")
+        .id
+        .clone();
+    let colleague_preferences = notification
+        .clone()
+        .get_preferences(authorized(
+            GetPreferencesRequest {
+                recipient_id: colleague.clone(),
+            },
+            &admin,
+        ))
+        .await
+        .expect("preferences")
+        .into_inner();
+
+    const RPCS: [&str; 18] = [
+        "SuggestDuplicates",
+        "ListHolidays",
+        "GetCalendarPolicy",
+        "GetSlaPolicy",
+        "AddHoliday",
+        "RemoveHoliday",
+        "SetCalendarPolicy",
+        "SetSkpdCalendar",
+        "SetSlaRule",
+        "ClearSlaRule",
+        "SetComplexityTier",
+        "ListDeliveries",
+        "ResendDelivery",
+        "GetOwnPreferences",
+        "GetPreferences",
+        "SetPreferences",
+        "ListDeadLetters",
+        "ReplayDeadLetters",
+    ];
+    const ADMIN_ONLY: [&str; 12] = [
+        "SuggestDuplicates",
+        "AddHoliday",
+        "RemoveHoliday",
+        "SetCalendarPolicy",
+        "SetSkpdCalendar",
+        "SetSlaRule",
+        "ClearSlaRule",
+        "SetComplexityTier",
+        "GetPreferences",
+        "SetPreferences",
+        "ListDeadLetters",
+        "ReplayDeadLetters",
+    ];
+    let roles: [(OfficerRole, &[Option<&str>]); 5] = [
+        (OfficerRole::Admin, &[None]),
+        (OfficerRole::Pimpinan, &[None]),
+        (OfficerRole::Kepala, &[Some("dinkes"), Some("pupr")]),
+        (OfficerRole::Koordinator, &[Some("dinkes"), Some("pupr")]),
+        (OfficerRole::Penghubung, &[Some("dinkes"), Some("pupr")]),
+    ];
+    let mut checked = 0;
+    for (role, scopes) in roles {
+        for scope in scopes {
+            let bearer = token(role, *scope);
+            let own = scope.is_none_or(|s| s == "dinkes");
+            for rpc in RPCS {
+                let (mut routing, mut policy, mut notification) =
+                    (routing.clone(), policy.clone(), notification.clone());
+                let result: Result<(), tonic::Status> = match rpc {
+                    "SuggestDuplicates" => routing
+                        .suggest_duplicates(authorized(
+                            SuggestDuplicatesRequest {
+                                tracking_id: tracking_id.clone(),
+                            },
+                            &bearer,
+                        ))
+                        .await
+                        .map(drop),
+                    "ListHolidays" => policy
+                        .list_holidays(authorized(ListHolidaysRequest { year: 2026 }, &bearer))
+                        .await
+                        .map(drop),
+                    "GetCalendarPolicy" => policy
+                        .get_calendar_policy(authorized(GetCalendarPolicyRequest {}, &bearer))
+                        .await
+                        .map(drop),
+                    "GetSlaPolicy" => policy
+                        .get_sla_policy(authorized(GetSlaPolicyRequest {}, &bearer))
+                        .await
+                        .map(drop),
+                    // The admin adds a regional holiday far ahead (no deadline moves) and
+                    // removes one that is not there (NOT_FOUND): the same request either way.
+                    "AddHoliday" => policy
+                        .add_holiday(authorized(
+                            AddHolidayRequest {
+                                holiday: Some(Holiday {
+                                    date: "2099-03-02".into(),
+                                    kind: "libur_daerah".into(),
+                                    name: "Hari jadi (uji)".into(),
+                                    decree: "Uji".into(),
+                                    scope: "6371".into(),
+                                }),
+                            },
+                            &bearer,
+                        ))
+                        .await
+                        .map(drop),
+                    "RemoveHoliday" => policy
+                        .remove_holiday(authorized(
+                            RemoveHolidayRequest {
+                                date: "2099-03-03".into(),
+                                scope: "6371".into(),
+                            },
+                            &bearer,
+                        ))
+                        .await
+                        .map(drop),
+                    "SetCalendarPolicy" => policy
+                        .set_calendar_policy(authorized(
+                            SetCalendarPolicyRequest {
+                                cuti_bersama_stops_clock: true,
+                            },
+                            &bearer,
+                        ))
+                        .await
+                        .map(drop),
+                    "SetSkpdCalendar" => policy
+                        .set_skpd_calendar(authorized(
+                            SetSkpdCalendarRequest {
+                                skpd_code: "dinkes".into(),
+                                work_days_per_week: 5,
+                                zone: "WITA".into(),
+                                kabupaten_code: String::new(),
+                            },
+                            &bearer,
+                        ))
+                        .await
+                        .map(drop),
+                    "SetSlaRule" => policy
+                        .set_sla_rule(authorized(
+                            SlaRule {
+                                scope: "skpd:dinkes".into(),
+                                stage: "follow_up".into(),
+                                working_days: 10,
+                            },
+                            &bearer,
+                        ))
+                        .await
+                        .map(drop),
+                    "ClearSlaRule" => policy
+                        .clear_sla_rule(authorized(
+                            ClearSlaRuleRequest {
+                                scope: "skpd:dinkes".into(),
+                                stage: "follow_up".into(),
+                            },
+                            &bearer,
+                        ))
+                        .await
+                        .map(drop),
+                    "SetComplexityTier" => policy
+                        .set_complexity_tier(authorized(
+                            ComplexityTier {
+                                code: "uji".into(),
+                                working_days: 20,
+                            },
+                            &bearer,
+                        ))
+                        .await
+                        .map(drop),
+                    // An SKPD officer lists the case's SKPD (own or not); provincial roles any.
+                    "ListDeliveries" => notification
+                        .list_deliveries(authorized(
+                            ListDeliveriesRequest {
+                                skpd_code: "dinkes".into(),
+                                limit: 5,
+                                ..Default::default()
+                            },
+                            &bearer,
+                        ))
+                        .await
+                        .map(drop),
+                    "ResendDelivery" => notification
+                        .resend_delivery(authorized(
+                            ResendDeliveryRequest {
+                                delivery_id: delivery.delivery_id.clone(),
+                            },
+                            &bearer,
+                        ))
+                        .await
+                        .map(drop),
+                    // Every officer reads their own preferences (the test tokens are no
+                    // seeded officer, hence NOT_FOUND, but not refused).
+                    "GetOwnPreferences" => notification
+                        .get_preferences(authorized(
+                            GetPreferencesRequest {
+                                recipient_id: format!("test-{}-{}", role.as_str(), scope.unwrap_or("prov")),
+                            },
+                            &bearer,
+                        ))
+                        .await
+                        .map(drop),
+                    "GetPreferences" => notification
+                        .get_preferences(authorized(
+                            GetPreferencesRequest {
+                                recipient_id: colleague.clone(),
+                            },
+                            &bearer,
+                        ))
+                        .await
+                        .map(drop),
+                    "SetPreferences" => notification
+                        .set_preferences(authorized(colleague_preferences.clone(), &bearer))
+                        .await
+                        .map(drop),
+                    "ListDeadLetters" => notification
+                        .list_dead_letters(authorized(
+                            ListDeadLettersRequest {
+                                queue: "skpd.dinkes".into(),
+                                limit: 5,
+                            },
+                            &bearer,
+                        ))
+                        .await
+                        .map(drop),
+                    "ReplayDeadLetters" => notification
+                        .replay_dead_letters(authorized(
+                            ReplayDeadLettersRequest {
+                                queue: "skpd.dinkes".into(),
+                                event_ids: vec![uuid::Uuid::new_v4().to_string()],
+                            },
+                            &bearer,
+                        ))
+                        .await
+                        .map(drop),
+                    other => unreachable!("{other}"),
+                };
+                let permitted = match rpc {
+                    _ if ADMIN_ONLY.contains(&rpc) => role == OfficerRole::Admin,
+                    "ListDeliveries" => own,
+                    "ResendDelivery" => {
+                        role == OfficerRole::Admin
+                            || (matches!(role, OfficerRole::Koordinator | OfficerRole::Kepala) && own)
+                    }
+                    _ => true,
+                };
+                let code = result.err().map(|s| s.code());
+                if permitted {
+                    // What a permitted call may meet: the delivery was sent already (only a
+                    // FAILED one is resent), the test token is no seeded officer, the
+                    // holiday to remove is not there.
+                    let expected = match rpc {
+                        "ResendDelivery" => Some(tonic::Code::FailedPrecondition),
+                        "GetOwnPreferences" | "RemoveHoliday" => Some(tonic::Code::NotFound),
+                        _ => None,
+                    };
+                    assert_eq!(code, expected, "{} ({scope:?}) calling {rpc}", role.as_str());
+                } else {
+                    assert_eq!(
+                        code,
+                        Some(tonic::Code::PermissionDenied),
+                        "{} ({scope:?}) calling {rpc}",
+                        role.as_str()
+                    );
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, RPCS.len() * 8);
+
+    // Intake's reporter contacts: no officer token opens them, the service token does.
+    let mut contacts = ReporterContactsClient::new(stack.channel("intake").await.expect("channel"));
+    let request = || GetReporterContactRequest {
+        complaint_id: case.complaint_id.clone(),
+    };
+    for (role, scopes) in roles {
+        for scope in scopes {
+            let status = contacts
+                .get_reporter_contact(authorized(request(), &token(role, *scope)))
+                .await
+                .expect_err("an officer token is no service credential");
+            assert_eq!(status.code(), tonic::Code::Unauthenticated, "{}", role.as_str());
+        }
+    }
+    let mut internal = tonic::Request::new(request());
+    internal.metadata_mut().insert(
+        lapor_platform::auth::SERVICE_TOKEN_HEADER,
+        lapor_e2e::stack::TEST_SERVICE_TOKEN.parse().expect("ascii"),
+    );
+    let contact = contacts
+        .get_reporter_contact(internal)
+        .await
+        .expect("service call")
+        .into_inner();
+    assert_eq!(contact.tracking_id, tracking_id);
+
+    // The colleague's preferences are as they were (only the admin wrote them, unchanged).
+    let after = notification
+        .clone()
+        .get_preferences(authorized(
+            GetPreferencesRequest {
+                recipient_id: colleague,
+            },
+            &admin,
+        ))
+        .await
+        .expect("preferences")
+        .into_inner();
+    assert_eq!(after, colleague_preferences);
+
+    stack.stop().await.expect("clean stop");
+}
+
 /// Sets the due time of a case's pending timers of `steps` to the database's now: the test
 /// stands in for the passing working days; the scheduler still decides by the DB clock.
 async fn make_due(db: &DatabaseConnection, tracking_id: &str, steps: &[&str]) {

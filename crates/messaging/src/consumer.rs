@@ -11,6 +11,7 @@ use crate::outbox::Outbox;
 use crate::publisher::{self, Message};
 use crate::topology;
 use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions, BasicRejectOptions};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
@@ -87,6 +88,10 @@ pub struct ConsumerSpec {
     pub binding_keys: Vec<String>,
     /// Per-consumer prefetch (unacked deliveries in flight).
     pub prefetch: u16,
+    /// Deliveries handled at once by one replica. Each is its own transaction, and any
+    /// order among them is as normal as the order between replicas (DESIGN §6.2), so a
+    /// slow handler (a database round trip) no longer caps a queue at one per round trip.
+    pub concurrency: usize,
     /// Handler failures retried through the wait queue before dead-lettering.
     pub max_retries: u32,
 }
@@ -99,6 +104,7 @@ impl ConsumerSpec {
             queue,
             binding_keys,
             prefetch: 50,
+            concurrency: 8,
             max_retries: 5,
         }
     }
@@ -209,32 +215,48 @@ impl ConsumerRunner {
         Ok((channel, consumer))
     }
 
+    /// Takes deliveries while fewer than `concurrency` are in hand; on shutdown, finishes
+    /// and acks those in hand, then closes the channel.
     async fn consume(&self, shutdown: &CancellationToken, failures: &mut u32) -> Result<(), SubscriptionError> {
         let (channel, mut consumer) = self.subscribe().await?;
         self.health.0.store(1, Ordering::Relaxed);
         *failures = 0;
-        tracing::info!(queue = %self.spec.queue, "consuming");
-        loop {
-            let next = tokio::select! {
-                next = consumer.next() => next,
-                _ = shutdown.cancelled() => {
-                    // Unacked prefetched deliveries return to the queue when the channel closes.
-                    let closing = channel.close(200, "shutdown".into());
-                    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), closing).await;
-                    return Ok(());
+        tracing::info!(queue = %self.spec.queue, concurrency = self.spec.concurrency, "consuming");
+        let limit = self.spec.concurrency.max(1);
+        let mut in_hand = FuturesUnordered::new();
+        let ended = loop {
+            tokio::select! {
+                Some(finished) = in_hand.next(), if !in_hand.is_empty() => {
+                    if let Err(error) = finished {
+                        break Err(error);
+                    }
                 }
-            };
-            let delivery = match next {
-                Some(Ok(delivery)) => delivery,
-                Some(Err(error)) => return Err(error.into()),
-                None => return Err(SubscriptionError::StreamEnded),
-            };
-            let started = std::time::Instant::now();
-            let outcome = self.process(&channel, &delivery).await?;
-            metrics::counter!("lapor_consumer_messages_total", "queue" => self.spec.queue.clone(), "outcome" => outcome.label()).increment(1);
-            metrics::histogram!("lapor_consumer_handle_seconds", "queue" => self.spec.queue.clone(), "outcome" => outcome.label())
-                .record(started.elapsed().as_secs_f64());
+                next = consumer.next(), if in_hand.len() < limit => match next {
+                    Some(Ok(delivery)) => in_hand.push(self.process_measured(&channel, delivery)),
+                    Some(Err(error)) => break Err(error.into()),
+                    None => break Err(SubscriptionError::StreamEnded),
+                },
+                _ = shutdown.cancelled() => break Ok(()),
+            }
+        };
+        // Whatever is in hand is finished first, whether we stop or reconnect: its effect
+        // may be committed, and an ack on a live channel saves a redelivery.
+        while in_hand.next().await.is_some() {}
+        if ended.is_ok() {
+            // Unacked prefetched deliveries return to the queue when the channel closes.
+            let closing = channel.close(200, "shutdown".into());
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), closing).await;
         }
+        ended
+    }
+
+    async fn process_measured(&self, channel: &Channel, delivery: Delivery) -> Result<(), SubscriptionError> {
+        let started = std::time::Instant::now();
+        let outcome = self.process(channel, &delivery).await?;
+        metrics::counter!("lapor_consumer_messages_total", "queue" => self.spec.queue.clone(), "outcome" => outcome.label()).increment(1);
+        metrics::histogram!("lapor_consumer_handle_seconds", "queue" => self.spec.queue.clone(), "outcome" => outcome.label())
+            .record(started.elapsed().as_secs_f64());
+        Ok(())
     }
 
     async fn process(&self, channel: &Channel, delivery: &Delivery) -> Result<Outcome, SubscriptionError> {

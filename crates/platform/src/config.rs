@@ -39,6 +39,14 @@ pub struct DatabaseSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct AmqpSettings {
     pub url: String,
+    /// Deliveries each consumer of this replica handles at once (each its own database
+    /// transaction, so keep it below `database.max_connections`).
+    #[serde(default = "default_consumer_concurrency")]
+    pub consumer_concurrency: usize,
+}
+
+fn default_consumer_concurrency() -> usize {
+    8
 }
 
 #[derive(Debug, Clone, Deserialize)]

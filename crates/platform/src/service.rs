@@ -21,6 +21,7 @@ pub struct ServiceCore {
     pub outbox: Outbox,
     pub lifecycle: Lifecycle,
     consumers: Vec<ConsumerHealth>,
+    consumer_concurrency: usize,
     /// The queues this service consumes, for the depth gauges.
     queues: Vec<String>,
 }
@@ -45,13 +46,16 @@ impl ServiceCore {
             broker,
             outbox,
             lifecycle,
+            consumer_concurrency: amqp.consumer_concurrency,
             consumers: Vec::new(),
             queues: Vec::new(),
         })
     }
 
-    /// Runs an idempotent consumer for `spec` in the front tier; readiness waits for it.
-    pub fn consume(&mut self, spec: ConsumerSpec, handler: Arc<dyn EventHandler>) {
+    /// Runs an idempotent consumer for `spec` in the front tier, with this replica's
+    /// configured concurrency; readiness waits for it.
+    pub fn consume(&mut self, mut spec: ConsumerSpec, handler: Arc<dyn EventHandler>) {
+        spec.concurrency = self.consumer_concurrency;
         self.queues.push(spec.queue.clone());
         let runner = ConsumerRunner::new(spec, self.db.clone(), self.broker.clone(), self.outbox.clone(), handler);
         self.consumers.push(runner.health());

@@ -26,9 +26,14 @@ pub struct PolicyGrpc {
     pub directory: Arc<Directory>,
 }
 
-fn admin_only(principal: &Principal) -> Result<(), Status> {
+/// A caller checked to be the provincial admin: the only way into a policy change, so
+/// the check comes before anything in the request is read.
+struct Admin(Principal);
+
+fn admin<T>(request: &Request<T>) -> Result<Admin, Status> {
+    let principal = principal(request)?;
     if principal.role == OfficerRole::Admin {
-        Ok(())
+        Ok(Admin(principal))
     } else {
         Err(Status::permission_denied(
             "only an admin changes the calendar and the SLA policy",
@@ -68,7 +73,7 @@ impl PolicyGrpc {
     /// One calendar change: lock, apply, audit, recompute, commit.
     async fn calendar_change<F>(
         &self,
-        principal: &Principal,
+        Admin(principal): &Admin,
         action: &str,
         detail: serde_json::Value,
         apply: F,
@@ -76,7 +81,6 @@ impl PolicyGrpc {
     where
         F: for<'t> FnOnce(&'t DatabaseTransaction) -> futures::future::BoxFuture<'t, Result<(), Status>>,
     {
-        admin_only(principal)?;
         let txn = self.db.begin().await.map_err(unavailable)?;
         let outcome = async {
             lock_for_calendar_edit(&txn).await.map_err(unavailable)?;
@@ -105,7 +109,7 @@ impl PolicyGrpc {
     /// One SLA change: apply and audit in a transaction, answer with the policy now in force.
     async fn sla_change<F>(
         &self,
-        principal: &Principal,
+        Admin(principal): &Admin,
         action: &str,
         detail: serde_json::Value,
         apply: F,
@@ -113,7 +117,6 @@ impl PolicyGrpc {
     where
         F: for<'t> FnOnce(&'t DatabaseTransaction) -> futures::future::BoxFuture<'t, Result<(), Status>>,
     {
-        admin_only(principal)?;
         let txn = self.db.begin().await.map_err(unavailable)?;
         let outcome = async {
             apply(&txn).await?;
@@ -202,7 +205,7 @@ impl PolicyService for PolicyGrpc {
     }
 
     async fn add_holiday(&self, request: Request<AddHolidayRequest>) -> Result<Response<CalendarChange>, Status> {
-        let principal = principal(&request)?;
+        let caller = admin(&request)?;
         let raw = request
             .into_inner()
             .holiday
@@ -232,7 +235,7 @@ impl PolicyService for PolicyGrpc {
             "date": shown.date, "scope": shown.scope, "kind": shown.kind, "name": shown.name, "decree": shown.decree,
         });
         let change = self
-            .calendar_change(&principal, "add_holiday", detail, move |txn| {
+            .calendar_change(&caller, "add_holiday", detail, move |txn| {
                 Box::pin(async move {
                     let existing = policy_store::holidays(txn, 0).await.map_err(unavailable)?;
                     calendar::validate_new_holiday(&existing, &holiday).map_err(|error| match error {
@@ -263,13 +266,13 @@ impl PolicyService for PolicyGrpc {
     }
 
     async fn remove_holiday(&self, request: Request<RemoveHolidayRequest>) -> Result<Response<CalendarChange>, Status> {
-        let principal = principal(&request)?;
+        let caller = admin(&request)?;
         let r = request.into_inner();
         let date = parse_date(&r.date, "date")?;
         let scope = parse_scope(&r.scope, "scope")?;
         let detail = json!({"date": r.date.trim(), "scope": scope.as_str()});
         let change = self
-            .calendar_change(&principal, "remove_holiday", detail, move |txn| {
+            .calendar_change(&caller, "remove_holiday", detail, move |txn| {
                 Box::pin(async move {
                     let removed = exec_values(
                         txn,
@@ -315,11 +318,11 @@ impl PolicyService for PolicyGrpc {
         &self,
         request: Request<SetCalendarPolicyRequest>,
     ) -> Result<Response<CalendarChange>, Status> {
-        let principal = principal(&request)?;
+        let caller = admin(&request)?;
         let stops = request.into_inner().cuti_bersama_stops_clock;
         let change = self
             .calendar_change(
-                &principal,
+                &caller,
                 "set_calendar_policy",
                 json!({"cuti_bersama_stops_clock": stops}),
                 move |txn| {
@@ -342,7 +345,7 @@ impl PolicyService for PolicyGrpc {
         &self,
         request: Request<SetSkpdCalendarRequest>,
     ) -> Result<Response<CalendarChange>, Status> {
-        let principal = principal(&request)?;
+        let caller = admin(&request)?;
         let r = request.into_inner();
         if !matches!(r.work_days_per_week, 5 | 6) {
             return Err(invalid_argument(
@@ -362,7 +365,7 @@ impl PolicyService for PolicyGrpc {
         let detail = json!({"skpd": skpd, "work_days_per_week": r.work_days_per_week, "zone": zone.as_str(), "kabupaten": kabupaten});
         let days = r.work_days_per_week as i16;
         let change = self
-            .calendar_change(&principal, "set_skpd_calendar", detail, move |txn| {
+            .calendar_change(&caller, "set_skpd_calendar", detail, move |txn| {
                 Box::pin(async move {
                     let updated = exec_values(
                         txn,
@@ -387,7 +390,7 @@ impl PolicyService for PolicyGrpc {
     }
 
     async fn set_sla_rule(&self, request: Request<SlaRule>) -> Result<Response<SlaPolicy>, Status> {
-        let principal = principal(&request)?;
+        let caller = admin(&request)?;
         let r = request.into_inner();
         let scope = SlaScope::parse(r.scope.trim()).map_err(|e| sla_status("scope", e))?;
         let stage = SlaStage::parse(r.stage.trim()).map_err(|e| sla_status("stage", e))?;
@@ -395,7 +398,7 @@ impl PolicyService for PolicyGrpc {
         self.check_scope_target(&scope).await?;
         let detail = json!({"scope": scope.to_text(), "stage": stage.as_str(), "working_days": days});
         let policy = self
-            .sla_change(&principal, "set_sla_rule", detail, move |txn| {
+            .sla_change(&caller, "set_sla_rule", detail, move |txn| {
                 Box::pin(async move {
                     exec_values(
                         txn,
@@ -413,7 +416,7 @@ impl PolicyService for PolicyGrpc {
     }
 
     async fn clear_sla_rule(&self, request: Request<ClearSlaRuleRequest>) -> Result<Response<SlaPolicy>, Status> {
-        let principal = principal(&request)?;
+        let caller = admin(&request)?;
         let r = request.into_inner();
         let scope = SlaScope::parse(r.scope.trim()).map_err(|e| sla_status("scope", e))?;
         let stage = SlaStage::parse(r.stage.trim()).map_err(|e| sla_status("stage", e))?;
@@ -422,7 +425,7 @@ impl PolicyService for PolicyGrpc {
         }
         let detail = json!({"scope": scope.to_text(), "stage": stage.as_str()});
         let policy = self
-            .sla_change(&principal, "clear_sla_rule", detail, move |txn| {
+            .sla_change(&caller, "clear_sla_rule", detail, move |txn| {
                 Box::pin(async move {
                     let removed = exec_values(
                         txn,
@@ -445,14 +448,14 @@ impl PolicyService for PolicyGrpc {
     }
 
     async fn set_complexity_tier(&self, request: Request<ComplexityTier>) -> Result<Response<SlaPolicy>, Status> {
-        let principal = principal(&request)?;
+        let caller = admin(&request)?;
         let r = request.into_inner();
         let code = r.code.trim().to_owned();
         check_tier_code(&code).map_err(|e| sla_status("code", e))?;
         let days = check_working_days(i64::from(r.working_days)).map_err(|e| sla_status("working_days", e))?;
         let detail = json!({"code": code, "working_days": days});
         let policy = self
-            .sla_change(&principal, "set_complexity_tier", detail, move |txn| {
+            .sla_change(&caller, "set_complexity_tier", detail, move |txn| {
                 Box::pin(async move {
                     exec_values(
                         txn,

@@ -32,6 +32,16 @@ pub struct SmtpSettings {
     pub from: String,
     /// Domain for Message-IDs.
     pub message_id_domain: String,
+    /// Open SMTP connections. Each message is a handful of round trips on one connection
+    /// (lettre writes the body and its terminating dot separately, so Nagle's algorithm
+    /// and the relay's delayed ACK cost ~40 ms per message), so throughput grows with the
+    /// pool until the relay's own limit.
+    #[serde(default = "default_pool_size")]
+    pub pool_size: u32,
+}
+
+fn default_pool_size() -> u32 {
+    16
 }
 
 pub struct Mailer {
@@ -50,7 +60,7 @@ impl Mailer {
         let mut builder = builder
             .port(settings.port)
             .timeout(Some(Duration::from_secs(15)))
-            .pool_config(PoolConfig::new().max_size(4));
+            .pool_config(PoolConfig::new().max_size(settings.pool_size.max(1)));
         if !settings.username.is_empty() {
             builder = builder.credentials(Credentials::new(settings.username.clone(), settings.password.clone()));
         }
