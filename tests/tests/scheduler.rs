@@ -26,22 +26,23 @@ const DEV_SECRET: &str = "scheduler-test-secret-0123456789abcdef";
 struct Replica {
     child: Child,
     grpc_port: u16,
+    http_port: u16,
 }
 
 impl Replica {
     /// `clock_ahead`: run under `faketime` with the wall clock this far ahead.
     fn start(database_url: &str, vhost: &str, clock_ahead: Option<&str>) -> Replica {
-        let grpc_port = free_port();
-        let mut command = match clock_ahead {
-            Some(offset) => {
-                let mut c = Command::new("faketime");
-                c.arg("-f").arg(offset).arg(service_binary("lapor-routing"));
+        let (grpc_port, http_port) = (free_port(), free_port());
+        let mut command = Command::new(service_binary("lapor-routing"));
+        if let Some(offset) = clock_ahead {
+            // libfaketime preloaded into the replica itself, not the `faketime` wrapper: the
+            // wrapper forks, so killing it would leave the replica running.
+            command
+                .env("LD_PRELOAD", libfaketime())
+                .env("FAKETIME", offset)
                 // Only the wall clock: tokio's timers keep the real monotonic clock.
-                c.env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
-                c
-            }
-            None => Command::new(service_binary("lapor-routing")),
-        };
+                .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+        }
         let child = command
             .current_dir(repo_root())
             .env("LAPOR_CONFIG_DIR", "/nonexistent-lapor-config")
@@ -49,7 +50,7 @@ impl Replica {
             .env("LAPOR__DATABASE__MAX_CONNECTIONS", "4")
             .env("LAPOR__AMQP__URL", rabbit::amqp_url(vhost))
             .env("LAPOR__GRPC__ADDR", format!("127.0.0.1:{grpc_port}"))
-            .env("LAPOR__HTTP__ADDR", format!("127.0.0.1:{}", free_port()))
+            .env("LAPOR__HTTP__ADDR", format!("127.0.0.1:{http_port}"))
             .env("LAPOR__SEED__DIR", repo_root().join("deploy/seed"))
             .env("LAPOR__AUTH__DEV_SECRET", DEV_SECRET)
             .env("LAPOR__SCHEDULER__POLL_INTERVAL_MS", "1000")
@@ -58,7 +59,11 @@ impl Replica {
             .stderr(log_sink())
             .spawn()
             .expect("start lapor-routing");
-        Replica { child, grpc_port }
+        Replica {
+            child,
+            grpc_port,
+            http_port,
+        }
     }
 
     fn running(&mut self) -> bool {
@@ -70,6 +75,16 @@ impl Replica {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The preload library of Debian's `faketime` package, wherever the architecture puts it.
+fn libfaketime() -> std::path::PathBuf {
+    std::fs::read_dir("/usr/lib")
+        .expect("/usr/lib")
+        .flatten()
+        .map(|dir| dir.path().join("faketime/libfaketime.so.1"))
+        .find(|lib| lib.exists())
+        .expect("libfaketime is installed (deploy/scripts/ensure-infra.sh installs faketime)")
 }
 
 impl Drop for Replica {
@@ -370,6 +385,16 @@ async fn replica_with_clock_hours_ahead_fires_nothing_early() {
         .wait_for_schema("SELECT count(*) FROM skpds", || replica.running())
         .await;
     routing_client(replica.grpc_port).await;
+    // The replica itself runs ahead: its HTTP `Date` header is taken from its wall clock.
+    let answer = reqwest::get(format!("http://127.0.0.1:{}/healthz", replica.http_port))
+        .await
+        .expect("replica answers");
+    let date = answer.headers()["date"].to_str().expect("ascii").to_owned();
+    let replica_now = chrono::DateTime::parse_from_rfc2822(&date).expect("HTTP date");
+    assert!(
+        replica_now.timestamp() - chrono::Utc::now().timestamp() > 4 * 3600,
+        "the replica's clock is not ahead: {date}"
+    );
     // 50 deadlines due within the next 1–4 hours (before the replica's clock), 5 already due.
     insert_due_cases(&fixture.db, "future", 50, 3_600_000, 200_000).await;
     insert_due_cases(&fixture.db, "due", 5, -1_000, 0).await;
