@@ -49,14 +49,16 @@ ensure_rabbitmq() {
   for _ in $(seq 1 30); do as_root rabbitmqctl -q await_startup >/dev/null 2>&1 && break; sleep 1; done
 }
 
-ensure_smtp_sink() {
-  if [ -x .tools/venv/bin/python ] && .tools/venv/bin/python -c 'import aiosmtpd' 2>/dev/null; then return 0; fi
-  log "installing the aiosmtpd SMTP sink into .tools/venv"
+# Python tools in .tools/venv: the aiosmtpd SMTP sink, and georeport, a stock Open311
+# GeoReport v2 client the Open311 test drives.
+ensure_python_tools() {
+  if [ -x .tools/venv/bin/python ] && .tools/venv/bin/python -c 'import aiosmtpd, georeport' 2>/dev/null; then return 0; fi
+  log "installing aiosmtpd and georeport into .tools/venv"
   if ! python3 -m venv .tools/venv 2>/dev/null; then
     apt_install python3-venv
     python3 -m venv .tools/venv
   fi
-  .tools/venv/bin/pip install -q 'aiosmtpd==1.4.6'
+  .tools/venv/bin/pip install -q 'aiosmtpd==1.4.6' 'georeport==0.3.1'
 }
 
 # The scheduler test runs one routing replica with its clock hours ahead (libfaketime).
@@ -75,6 +77,6 @@ ensure_chromium() {
 
 ensure_postgres
 ensure_rabbitmq
-ensure_smtp_sink
+ensure_python_tools
 ensure_faketime
 ensure_chromium

@@ -23,6 +23,9 @@ export LAPOR__INTAKE__SERVICE_TOKEN="$LAPOR__INTERNAL__SERVICE_TOKEN"
 # The secret an SMS aggregator's webhook presents (POST /api/v1/sms/inbound).
 if [ ! -s var/dev-sms-webhook.token ]; then head -c 24 /dev/urandom | base64 | tr -d '\n/+=' > var/dev-sms-webhook.token; fi
 export LAPOR__SMS__WEBHOOK_TOKEN="${LAPOR__SMS__WEBHOOK_TOKEN:-$(cat var/dev-sms-webhook.token)}"
+# The API key of a development Open311 client (POST /open311/v2/requests.json).
+if [ ! -s var/dev-open311.key ]; then head -c 24 /dev/urandom | base64 | tr -d '\n/+=' > var/dev-open311.key; fi
+export LAPOR__OPEN311__API_KEYS="${LAPOR__OPEN311__API_KEYS:-$(cat var/dev-open311.key)}"
 export LAPOR_CONFIG_DIR="$root/deploy/config"
 
 pids=()

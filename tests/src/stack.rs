@@ -57,6 +57,10 @@ pub fn authorized<T>(message: T, token: &str) -> tonic::Request<T> {
 /// What the test's SMS aggregator presents to intake's webhook.
 pub const TEST_SMS_WEBHOOK_TOKEN: &str = "test-sms-webhook-token";
 
+/// The key the test's Open311 client POSTs with, and the jurisdiction it names.
+pub const TEST_OPEN311_API_KEY: &str = "test-open311-api-key";
+pub const TEST_OPEN311_JURISDICTION: &str = "kalselprov.go.id";
+
 /// Shared by intake and notification for reporter-contact lookups.
 pub const TEST_SERVICE_TOKEN: &str = "test-internal-service-token";
 
@@ -273,6 +277,12 @@ impl Stack {
                         system_type: String::new(),
                         webhook_token: TEST_SMS_WEBHOOK_TOKEN.into(),
                         default_kabupaten: "6371".into(),
+                    },
+                    open311: lapor_intake::open311::Open311Settings {
+                        jurisdiction_id: TEST_OPEN311_JURISDICTION.into(),
+                        api_keys: vec![TEST_OPEN311_API_KEY.into()],
+                        base_url: format!("http://127.0.0.1:{http_port}/open311/v2"),
+                        contact: "Diskominfo (test)".into(),
                     },
                 };
                 tokio::spawn(lapor_intake::run(settings, listeners, token))

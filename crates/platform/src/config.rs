@@ -23,7 +23,8 @@ pub fn load<T: DeserializeOwned>(service: &str, defaults: &str) -> Result<T, con
                 // Lists set from the environment are comma-separated: LAPOR__AUTH__ALGORITHMS=HS256.
                 .list_separator(",")
                 .with_list_parse_key("auth.algorithms")
-                .with_list_parse_key("quiet_hours.urgent_levels"),
+                .with_list_parse_key("quiet_hours.urgent_levels")
+                .with_list_parse_key("open311.api_keys"),
         )
         .build()?
         .try_deserialize()

@@ -81,6 +81,8 @@ impl IntakeService for IntakeGrpc {
             channel,
             anonim: request.anonim,
             rahasia: request.rahasia,
+            point: None,
+            media_url: None,
         };
         let accepted = self.submit.submit(submission).await?;
         Ok(Response::new(SubmitComplaintResponse {

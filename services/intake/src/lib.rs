@@ -6,6 +6,7 @@ pub mod entity;
 pub mod grpc;
 pub mod limits;
 pub mod migration;
+pub mod open311;
 pub mod sms;
 pub mod sms_webhook;
 pub mod status_events;
@@ -44,6 +45,7 @@ pub struct Settings {
     pub internal: InternalSettings,
     pub sms: sms::SmsSettings,
     pub limits: limits::LimitSettings,
+    pub open311: open311::Open311Settings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -104,6 +106,10 @@ pub async fn run(settings: Settings, listeners: Listeners, shutdown: Cancellatio
         token: settings.sms.webhook_token.clone(),
         default_kabupaten: settings.sms.default_kabupaten.clone(),
     }));
+    let open311 = open311::router(Arc::new(open311::Open311 {
+        submit: submit.clone(),
+        settings: settings.open311.clone(),
+    }));
     // One IntakeService serves gRPC and, in-process, the JSON API.
     let intake = Arc::new(grpc::IntakeGrpc { submit });
     let service = IntakeServiceServer::from_arc(intake.clone()).max_decoding_message_size(64 * 1024);
@@ -117,7 +123,7 @@ pub async fn run(settings: Settings, listeners: Listeners, shutdown: Cancellatio
     core.serve(
         |mut server| server.add_service(service).add_service(contacts),
         "lapor.intake.v1.IntakeService",
-        api::router(intake).merge(webhook),
+        api::router(intake).merge(webhook).merge(open311),
         listeners,
         shutdown,
     )

@@ -22,9 +22,25 @@ impl MigratorTrait for Migrator {
                 down: "ALTER TABLE complaints DROP COLUMN expected_at;",
             }),
             outbox_history(),
+            Box::new(SqlMigration {
+                name: "m20261128_000005_open311_place",
+                up: OPEN311_PLACE,
+                down: "DROP INDEX complaints_public_by_time; \
+                       ALTER TABLE complaints DROP COLUMN latitude, DROP COLUMN longitude, DROP COLUMN media_url;",
+            }),
         ]
     }
 }
+
+/// The point and photo link an Open311 client may send, and the public list's index
+/// (`GET requests` reads non-rahasia reports newest first within a window).
+const OPEN311_PLACE: &str = r#"
+                ALTER TABLE complaints
+                    ADD COLUMN latitude  double precision,
+                    ADD COLUMN longitude double precision,
+                    ADD COLUMN media_url text;
+                CREATE INDEX complaints_public_by_time ON complaints (submitted_at DESC) WHERE NOT rahasia;
+                "#;
 
 const CREATE_COMPLAINTS: &str = r#"
                 -- The PII vault: identity only as AEAD ciphertext; the id is the pseudonymous

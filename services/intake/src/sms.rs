@@ -159,6 +159,8 @@ impl SmsChannel {
             channel: Channel::Sms,
             anonim: false,
             rahasia: false,
+            point: None,
+            media_url: None,
         };
         match self.submit.submit(submission).await {
             Ok(accepted) => Handled::Complaint {

@@ -38,6 +38,17 @@ pub struct Submission {
     pub channel: Channel,
     pub anonim: bool,
     pub rahasia: bool,
+    /// Where, when the channel knows the point (Open311 `lat`/`long`).
+    pub point: Option<GeoPoint>,
+    /// A photo the client hosts itself (Open311 `media_url`).
+    pub media_url: Option<String>,
+}
+
+/// WGS84 decimal degrees.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GeoPoint {
+    pub latitude: f64,
+    pub longitude: f64,
 }
 
 #[derive(Debug, Clone)]
@@ -71,9 +82,14 @@ fn request_hash(valid: &ValidSubmission, submission: &Submission) -> String {
         kind_name(submission.kind as i32),
         if submission.anonim { "anonim" } else { "" },
         if submission.rahasia { "rahasia" } else { "" },
+        submission.media_url.as_deref().unwrap_or(""),
     ] {
         hasher.update(part.as_bytes());
         hasher.update([0u8]);
+    }
+    if let Some(point) = submission.point {
+        hasher.update(point.latitude.to_be_bytes());
+        hasher.update(point.longitude.to_be_bytes());
     }
     hex::encode(hasher.finalize())
 }
@@ -169,6 +185,9 @@ impl SubmitService {
             submitted_at: Set(now),
             updated_at: Set(now),
             expected_at: Set(None),
+            latitude: Set(submission.point.map(|p| p.latitude)),
+            longitude: Set(submission.point.map(|p| p.longitude)),
+            media_url: Set(submission.media_url.clone()),
         }
         .insert(&txn)
         .await?;

@@ -1,6 +1,6 @@
 use sea_orm::entity::prelude::*;
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "complaints")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
@@ -24,6 +24,9 @@ pub struct Model {
     pub submitted_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub expected_at: Option<DateTimeUtc>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub media_url: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
