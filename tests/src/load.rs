@@ -57,6 +57,7 @@ pub fn bridge_complaint(run: &str, n: usize) -> SubmitComplaintRequest {
             name: "Warga Uji".into(),
             phone: String::new(),
             email: format!("warga{n}@example.id"),
+            ..Default::default()
         }),
         idempotency_key: format!("{run}-{n}"),
         ..Default::default()

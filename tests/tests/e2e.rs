@@ -34,6 +34,7 @@ fn complaint(title: &str, category: &str, kabupaten: &str) -> SubmitComplaintReq
             name: "Warga Uji".into(),
             phone: "0812-0000-1111".into(),
             email: "warga.uji@example.id".into(),
+            ..Default::default()
         }),
         ..Default::default()
     }
@@ -527,6 +528,13 @@ async fn bad_input_is_rejected_by_field_and_stores_nothing() {
             name: name.into(),
             phone: phone.into(),
             email: email.into(),
+            ..Default::default()
+        })
+    };
+    let nik = |nik: &str| {
+        Some(Reporter {
+            nik: nik.into(),
+            ..Default::default()
         })
     };
     let bad: Vec<(&str, SubmitComplaintRequest)> = vec![
@@ -541,6 +549,10 @@ async fn bad_input_is_rejected_by_field_and_stores_nothing() {
         ("category_code", with(&|r| r.category_code = String::new())),
         ("kabupaten_code", with(&|r| r.kabupaten_code = "3171".into())),
         ("reporter.phone", with(&|r| r.reporter = reporter("", "12345", ""))),
+        ("reporter.nik", with(&|r| r.reporter = nik("123"))),
+        ("reporter.nik", with(&|r| r.reporter = nik("9971031708850001"))),
+        ("reporter.nik", with(&|r| r.reporter = nik("6371033508850001"))),
+        ("reporter.nik", with(&|r| r.reporter = nik("6371031708850000"))),
         (
             "reporter.email",
             with(&|r| r.reporter = reporter("", "", "not-an-email")),
@@ -2297,7 +2309,8 @@ async fn json_api_submits_reports_status_and_rejects_bad_input_as_json() {
         "category_code": "infrastruktur.jalan-jembatan",
         "kabupaten_code": "6371",
         "location": "Sungai Andai",
-        "reporter": {"name": "Warga Uji", "phone": "0812-0000-2222", "email": "warga@example.id"}
+        "reporter": {"name": "Warga Uji", "phone": "0812-0000-2222", "email": "warga@example.id",
+                     "nik": "6371 0357 0885 0001"}
     });
     let post = |body: Value, key: Option<&str>| {
         let mut request = http.post(format!("{base}/complaints")).json(&body);
@@ -2350,6 +2363,8 @@ async fn json_api_submits_reports_status_and_rejects_bad_input_as_json() {
     unknown_category["category_code"] = json!("tidak.ada");
     let mut bad_phone = valid.clone();
     bad_phone["reporter"]["phone"] = json!("12");
+    let mut bad_nik = valid.clone();
+    bad_nik["reporter"]["nik"] = json!("6371 0399 0885 0001");
     let mut bad_kind = valid.clone();
     bad_kind["kind"] = json!("keluhan");
     let mut extra_field = valid.clone();
@@ -2365,6 +2380,7 @@ async fn json_api_submits_reports_status_and_rejects_bad_input_as_json() {
         (no_title, None, 422, "invalid_json", Some("title")),
         (unknown_category, None, 400, "invalid_argument", Some("category_code")),
         (bad_phone, None, 400, "invalid_argument", Some("reporter.phone")),
+        (bad_nik, None, 400, "invalid_argument", Some("reporter.nik")),
         (bad_kind, None, 400, "invalid_argument", Some("kind")),
         (extra_field, None, 422, "invalid_json", Some("admin")),
     ] {

@@ -80,12 +80,16 @@ impl TraceService for Collector {
 
 const CANARY_NAME: &str = "Canarius Zetapii";
 const CANARY_EMAIL: &str = "canary.zetapii@example.id";
+const CANARY_NIK: &str = "6371035708850417";
 /// The phone as typed, and the forms intake normalises it to.
 const CANARY_PHONES: [&str; 4] = ["0812-7777-1717", "081277771717", "6281277771717", "81277771717"];
 
 fn assert_no_canary(place: &str, text: &str) {
     let lowered = text.to_lowercase();
-    for canary in [CANARY_NAME, CANARY_EMAIL].iter().chain(CANARY_PHONES.iter()) {
+    for canary in [CANARY_NAME, CANARY_EMAIL, CANARY_NIK]
+        .iter()
+        .chain(CANARY_PHONES.iter())
+    {
         assert!(
             !lowered.contains(&canary.to_lowercase()),
             "{canary:?} leaked into {place}"
@@ -174,6 +178,7 @@ async fn one_submission_is_one_trace_across_all_four_services_and_leaks_no_pii()
                 name: CANARY_NAME.into(),
                 phone: "0812-7777-1717".into(),
                 email: CANARY_EMAIL.into(),
+                nik: CANARY_NIK.into(),
             }),
             ..Default::default()
         })

@@ -86,6 +86,9 @@ enum Command {
         phone: String,
         #[arg(long, default_value = "")]
         email: String,
+        /// The reporter's NIK (16 digits); kept only in intake's encrypted vault.
+        #[arg(long, default_value = "")]
+        nik: String,
         #[arg(long)]
         anonim: bool,
         #[arg(long)]
@@ -848,6 +851,7 @@ async fn main() -> anyhow::Result<()> {
             name,
             phone,
             email,
+            nik,
             anonim,
             rahasia,
             idempotency_key,
@@ -863,7 +867,12 @@ async fn main() -> anyhow::Result<()> {
                     kind: ComplaintKind::Aduan as i32,
                     anonim,
                     rahasia,
-                    reporter: Some(Reporter { name, phone, email }),
+                    reporter: Some(Reporter {
+                        name,
+                        phone,
+                        email,
+                        nik,
+                    }),
                     idempotency_key,
                     channel: Channel::Grpc as i32,
                 })

@@ -44,6 +44,8 @@ pub struct SubmissionDraft {
     pub reporter_name: String,
     pub reporter_phone: String,
     pub reporter_email: String,
+    /// Nomor Induk Kependudukan, 16 digits; optional, kept only in intake's vault.
+    pub reporter_nik: String,
     pub idempotency_key: String,
 }
 
@@ -58,13 +60,50 @@ pub struct ValidSubmission {
     pub reporter_name: Option<String>,
     pub reporter_phone: Option<String>,
     pub reporter_email: Option<String>,
+    pub reporter_nik: Option<String>,
     pub idempotency_key: Option<String>,
 }
 
 impl ValidSubmission {
     pub fn has_identity(&self) -> bool {
-        self.reporter_name.is_some() || self.reporter_phone.is_some() || self.reporter_email.is_some()
+        self.reporter_name.is_some()
+            || self.reporter_phone.is_some()
+            || self.reporter_email.is_some()
+            || self.reporter_nik.is_some()
     }
+}
+
+/// Province codes (the NIK's first two digits) Dukcapil has issued: Sumatra 11–19 and 21,
+/// Java 31–36, Bali and Nusa Tenggara 51–53, Kalimantan 61–65, Sulawesi 71–76, Maluku
+/// 81–82, Papua 91–97 (including the provinces formed in 2022).
+const NIK_PROVINCES: [std::ops::RangeInclusive<u8>; 8] =
+    [11..=19, 21..=21, 31..=36, 51..=53, 61..=65, 71..=76, 81..=82, 91..=97];
+
+/// A NIK: 16 digits — province, kabupaten/kota, kecamatan, birth date (day + 40 for
+/// women) as DDMMYY, and a serial that is never 0000. Spaces and dots people type
+/// between groups are dropped.
+pub fn check_nik(input: &str) -> Result<String, String> {
+    let nik: String = input.chars().filter(|c| !matches!(c, ' ' | '.' | '-')).collect();
+    if nik.len() != 16 || !nik.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("must be 16 digits".into());
+    }
+    let part = |from: usize| -> u8 { nik[from..from + 2].parse().unwrap_or(0) };
+    let province = part(0);
+    if !NIK_PROVINCES.iter().any(|codes| codes.contains(&province)) {
+        return Err(format!("starts with {province:02}, which is no province code"));
+    }
+    if part(2) == 0 || part(4) == 0 {
+        return Err("has no kabupaten/kota or kecamatan code".into());
+    }
+    let day = part(6);
+    let day = if day > 40 { day - 40 } else { day };
+    if !(1..=31).contains(&day) || !(1..=12).contains(&part(8)) {
+        return Err("does not hold a valid birth date (DDMMYY)".into());
+    }
+    if &nik[12..] == "0000" {
+        return Err("ends in serial 0000".into());
+    }
+    Ok(nik)
 }
 
 /// Rejects control characters other than line breaks and tabs (when `multiline`), and
@@ -204,6 +243,10 @@ pub fn validate(draft: &SubmissionDraft, directory: &Directory) -> Result<ValidS
         }
         email => Some(check_email(email).map_err(|m| FieldError::new("reporter.email", m))?),
     };
+    let reporter_nik = match draft.reporter_nik.trim() {
+        "" => None,
+        nik => Some(check_nik(nik).map_err(|m| FieldError::new("reporter.nik", m))?),
+    };
     let key = draft.idempotency_key.as_str();
     if key.len() > IDEMPOTENCY_KEY_MAX_CHARS || !key.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(FieldError::new(
@@ -220,6 +263,7 @@ pub fn validate(draft: &SubmissionDraft, directory: &Directory) -> Result<ValidS
         reporter_name,
         reporter_phone,
         reporter_email,
+        reporter_nik,
         idempotency_key: optional(key.to_owned()),
     })
 }
@@ -380,5 +424,28 @@ mod tests {
         assert_eq!(normalize_phone("(0511) 335-1234").as_deref(), Ok("+625113351234"));
         assert!(normalize_phone("08123").is_err());
         assert!(normalize_phone("0812abc4567").is_err());
+    }
+
+    #[test]
+    fn niks_are_checked_by_their_parts() {
+        // Kota Banjarmasin (6371), kecamatan 03, a woman born 17 August 1985 (57 = 17 + 40).
+        assert_eq!(check_nik("6371 0357 0885 0001").as_deref(), Ok("6371035708850001"));
+        assert_eq!(check_nik("6371.03.170885.0002").as_deref(), Ok("6371031708850002"));
+        for (bad, why) in [
+            ("637103170885001", "16 digits"),
+            ("63710317088500011", "16 digits"),
+            ("637103170885000a", "16 digits"),
+            ("0071031708850001", "no province code"),
+            ("2271031708850001", "no province code"),
+            ("6300031708850001", "kabupaten/kota"),
+            ("6371001708850001", "kecamatan"),
+            ("6371033208850001", "birth date"),
+            ("6371031713850001", "birth date"),
+            ("6371030008850001", "birth date"),
+            ("6371031708850000", "serial 0000"),
+        ] {
+            let error = check_nik(bad).expect_err(bad);
+            assert!(error.contains(why), "{bad}: {error}");
+        }
     }
 }

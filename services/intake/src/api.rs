@@ -80,6 +80,9 @@ pub struct ReporterContact {
     pub phone: String,
     #[serde(default)]
     pub email: String,
+    /// Nomor Induk Kependudukan, 16 digits (spaces or dots between groups are fine).
+    #[serde(default)]
+    pub nik: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -260,6 +263,7 @@ async fn submit_complaint(
             name: reporter.name,
             phone: reporter.phone,
             email: reporter.email,
+            nik: reporter.nik,
         }),
         idempotency_key: request.idempotency_key.or(header_key).unwrap_or_default(),
         channel: Channel::Api as i32,

@@ -75,6 +75,7 @@ impl IntakeService for IntakeGrpc {
                 reporter_name: reporter.name,
                 reporter_phone: reporter.phone,
                 reporter_email: reporter.email,
+                reporter_nik: reporter.nik,
                 idempotency_key: request.idempotency_key,
             },
             kind,

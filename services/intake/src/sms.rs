@@ -153,6 +153,7 @@ impl SmsChannel {
                 reporter_name: String::new(),
                 reporter_phone: phone.to_owned(),
                 reporter_email: String::new(),
+                reporter_nik: String::new(),
                 idempotency_key: key,
             },
             kind: ComplaintKind::Aduan,

@@ -79,6 +79,7 @@ fn request_hash(valid: &ValidSubmission, submission: &Submission) -> String {
         valid.reporter_name.as_deref().unwrap_or(""),
         valid.reporter_phone.as_deref().unwrap_or(""),
         valid.reporter_email.as_deref().unwrap_or(""),
+        valid.reporter_nik.as_deref().unwrap_or(""),
         kind_name(submission.kind as i32),
         if submission.anonim { "anonim" } else { "" },
         if submission.rahasia { "rahasia" } else { "" },
@@ -149,6 +150,7 @@ impl SubmitService {
                 name: valid.reporter_name.clone(),
                 phone: valid.reporter_phone.clone(),
                 email: valid.reporter_email.clone(),
+                nik: valid.reporter_nik.clone(),
             })?;
             let id = Uuid::new_v4();
             reporter::ActiveModel {

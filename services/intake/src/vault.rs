@@ -24,6 +24,9 @@ pub struct Identity {
     pub name: Option<String>,
     pub phone: Option<String>,
     pub email: Option<String>,
+    /// Absent in records sealed before NIKs were taken.
+    #[serde(default)]
+    pub nik: Option<String>,
 }
 
 pub struct Sealed {
@@ -93,10 +96,29 @@ mod tests {
             name: Some("Canary Reporter".into()),
             phone: Some("+6281234567890".into()),
             email: Some("canary@example.id".into()),
+            nik: Some("6371035708850417".into()),
         };
         let sealed = vault.seal(&identity).expect("seal");
-        assert!(!String::from_utf8_lossy(&sealed.ciphertext).contains("Canary"));
+        let stored = String::from_utf8_lossy(&sealed.ciphertext);
+        assert!(!stored.contains("Canary") && !stored.contains("6371035708850417"));
         assert_eq!(vault.open(&sealed).expect("open"), identity);
+    }
+
+    #[test]
+    fn opens_records_sealed_before_niks_were_taken() {
+        let vault = Vault::new("k1", KEY).expect("key");
+        let nonce = ChaCha20Poly1305::generate_nonce(&mut OsRng);
+        let old = br#"{"name":"Lama","phone":null,"email":null}"#;
+        let cipher = ChaCha20Poly1305::new(Key::from_slice(
+            &base64::engine::general_purpose::STANDARD.decode(KEY).expect("key"),
+        ));
+        let sealed = Sealed {
+            key_id: "k1".into(),
+            nonce: nonce.to_vec(),
+            ciphertext: cipher.encrypt(&nonce, old.as_slice()).expect("encrypt"),
+        };
+        let identity = vault.open(&sealed).expect("open");
+        assert_eq!((identity.name.as_deref(), identity.nik), (Some("Lama"), None));
     }
 
     #[test]

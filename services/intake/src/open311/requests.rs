@@ -466,6 +466,8 @@ pub async fn create(
             reporter_name: name,
             reporter_phone: params.get("phone").unwrap_or_default().to_owned(),
             reporter_email: params.get("email").unwrap_or_default().to_owned(),
+            // GeoReport v2 has no field for it.
+            reporter_nik: String::new(),
             idempotency_key,
         },
         kind: attributes.kind,
