@@ -806,6 +806,7 @@ async fn case_workflow_is_scoped_audited_and_safe_under_concurrency() {
             .ok()?
             .get_complaint_status(lapor_proto::intake::v1::GetComplaintStatusRequest {
                 tracking_id: tracking_id.clone(),
+                ..Default::default()
             })
             .await
             .ok()?
@@ -1585,6 +1586,7 @@ async fn sla_clock_escalates_once_per_step_and_auto_closes() {
         let mut intake = intake.clone();
         let request = GetComplaintStatusRequest {
             tracking_id: tracking_id.clone(),
+            ..Default::default()
         };
         async move {
             let status = intake.get_complaint_status(request).await.expect("status").into_inner();
@@ -1915,6 +1917,7 @@ async fn calendar_and_sla_policy_edits_are_checked_audited_and_move_deadlines() 
         let mut intake = intake.clone();
         let request = lapor_proto::intake::v1::GetComplaintStatusRequest {
             tracking_id: manual.clone(),
+            ..Default::default()
         };
         async move {
             let status = intake.get_complaint_status(request).await.expect("status").into_inner();
@@ -2425,6 +2428,347 @@ async fn json_api_submits_reports_status_and_rejects_bad_input_as_json() {
     assert!(openapi["openapi"].as_str().is_some_and(|v| v.starts_with("3.")));
     assert!(openapi["paths"]["/api/v1/complaints"]["post"].is_object());
     assert!(openapi["paths"]["/api/v1/complaints/{tracking_id}"]["get"].is_object());
+    stack.stop().await.expect("stack stops");
+}
+
+/// The reporter's side of a case over the JSON API, proven by the access code: the code
+/// comes with the tracking id (the same on a replay); an objection inside the reply window
+/// reopens the case in routing (audited as the reporter, the SKPD re-notified); a rating is
+/// taken once and reaches analytics; an answer sends a held case back to verification; a
+/// rahasia report's status opens only with its code. Every refusal names its reason and
+/// records nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reporter_replies_objects_rates_and_answers_with_the_access_code() {
+    use lapor_proto::routing::v1::{HoldCaseRequest, ListAuditLogRequest, PostFollowUpRequest};
+    use serde_json::{Value, json};
+    let stack = Stack::start(StackConfig::new("reporter")).await.expect("stack starts");
+    let base = format!("http://127.0.0.1:{}/api/v1", stack.http_port("intake"));
+    let http = reqwest::Client::new();
+    let routing = stack.routing().await.expect("client");
+    let routing_db = stack.db("routing").await.expect("db");
+    let intake_db = stack.db("intake").await.expect("db");
+    let submit = |body: Value, key: &str| {
+        http.post(format!("{base}/complaints"))
+            .header("Idempotency-Key", key)
+            .json(&body)
+            .send()
+    };
+    let road = json!({
+        "title": "Aspal mengelupas di Jl. Veteran",
+        "body": "Lubang besar setelah hujan, motor sering tergelincir.",
+        "category_code": "infrastruktur.jalan-jembatan",
+        "kabupaten_code": "6371",
+        "reporter": {"email": "pelapor.jalan@example.id"}
+    });
+    let accepted: Value = submit(road.clone(), "reporter-road")
+        .await
+        .expect("post")
+        .json()
+        .await
+        .expect("json");
+    let tracking_id = accepted["tracking_id"].as_str().expect("id").to_owned();
+    let code = accepted["access_code"].as_str().expect("access code").to_owned();
+    assert_eq!(code.len(), 8);
+    let replayed: Value = submit(road, "reporter-road")
+        .await
+        .expect("post")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(replayed["access_code"], code.as_str(), "a replay returns the same code");
+    let assigned = wait_for_state(&stack, &tracking_id, "assigned").await;
+
+    let act = |path: &'static str, body: Value, key: Option<&'static str>| {
+        let mut request = http.post(format!("{base}/complaints/{tracking_id}/{path}")).json(&body);
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        request.send()
+    };
+    let refused = |response: reqwest::Response, status: u16, code: &'static str| async move {
+        assert_eq!(response.status().as_u16(), status);
+        let error: Value = response.json().await.expect("json error");
+        assert_eq!(error["code"], code, "{error}");
+        error
+    };
+    // Before any follow-up, and with anything wrong: refused, nothing recorded.
+    refused(
+        act(
+            "replies",
+            json!({"access_code": code, "kind": "objection", "text": "Belum diperbaiki"}),
+            None,
+        )
+        .await
+        .expect("post"),
+        409,
+        "not_allowed_now",
+    )
+    .await;
+    refused(
+        act("rating", json!({"access_code": code, "stars": 5}), None)
+            .await
+            .expect("post"),
+        409,
+        "not_allowed_now",
+    )
+    .await;
+    let wrong = refused(
+        act(
+            "replies",
+            json!({"access_code": "22222222", "kind": "reply", "text": "Halo"}),
+            None,
+        )
+        .await
+        .expect("post"),
+        403,
+        "access_code_invalid",
+    )
+    .await;
+    assert_eq!(wrong["field"], "access_code");
+    let bad_kind = refused(
+        act(
+            "replies",
+            json!({"access_code": code, "kind": "protes", "text": "Halo"}),
+            None,
+        )
+        .await
+        .expect("post"),
+        400,
+        "invalid_argument",
+    )
+    .await;
+    assert_eq!(bad_kind["field"], "kind");
+    refused(
+        act("replies", json!({"access_code": code, "kind": "reply"}), None)
+            .await
+            .expect("post"),
+        422,
+        "invalid_json",
+    )
+    .await;
+    let unknown = http
+        .post(format!("{base}/complaints/ZZZZZZZZZZ/replies"))
+        .json(&json!({"access_code": code, "kind": "reply", "text": "Halo"}))
+        .send()
+        .await
+        .expect("post");
+    refused(unknown, 404, "not_found").await;
+
+    // The liaison officer follows up; the public status follows.
+    let penghubung = token(OfficerRole::Penghubung, Some("pupr"));
+    let follow_up = |version: i64| {
+        let mut routing = routing.clone();
+        let request = authorized(
+            PostFollowUpRequest {
+                case: Some(CaseRef {
+                    tracking_id: tracking_id.clone(),
+                    expected_version: version,
+                }),
+                text: "Sudah ditambal pada hari Senin.".into(),
+            },
+            &penghubung,
+        );
+        async move { routing.post_follow_up(request).await }
+    };
+    follow_up(assigned.version).await.expect("follow-up");
+    let status_url = format!("{base}/complaints/{tracking_id}");
+    let public_state = |state: &'static str| {
+        let (url, http) = (status_url.clone(), http.clone());
+        async move {
+            eventually(&format!("public state {state}"), WAIT, || {
+                let request = http.get(url.clone()).send();
+                async move {
+                    let status: Value = request.await.ok()?.json().await.ok()?;
+                    (status["state"] == state).then_some(())
+                }
+            })
+            .await
+        }
+    };
+    public_state("followed_up").await;
+    refused(
+        act(
+            "replies",
+            json!({"access_code": code, "kind": "objection", "text": ""}),
+            None,
+        )
+        .await
+        .expect("post"),
+        400,
+        "invalid_argument",
+    )
+    .await;
+    refused(
+        act("rating", json!({"access_code": code, "stars": 6}), None)
+            .await
+            .expect("post"),
+        400,
+        "invalid_argument",
+    )
+    .await;
+
+    // The objection reopens the case; a retry with the same key is the same objection.
+    let objection = json!({"access_code": code.to_lowercase(), "kind": "objection", "text": "Lubangnya masih ada, hanya ditutup tanah."});
+    let first = act("replies", objection.clone(), Some("objection-1"))
+        .await
+        .expect("post");
+    assert_eq!(first.status(), 202);
+    let again = act("replies", objection, Some("objection-1")).await.expect("post");
+    assert_eq!(again.status(), 200);
+    assert_eq!(again.json::<Value>().await.expect("json")["replayed"], true);
+    let reopened = wait_for_state(&stack, &tracking_id, "in_progress").await;
+    let audit = routing
+        .clone()
+        .list_audit_log(authorized(
+            ListAuditLogRequest {
+                tracking_id: tracking_id.clone(),
+            },
+            &token(OfficerRole::Admin, None),
+        ))
+        .await
+        .expect("audit")
+        .into_inner()
+        .entries;
+    let by_reporter: Vec<_> = audit.iter().filter(|e| e.actor == "reporter").collect();
+    assert_eq!(by_reporter.len(), 1, "{audit:?}");
+    assert_eq!(
+        (by_reporter[0].action.as_str(), by_reporter[0].state_after.as_str()),
+        ("objection", "in_progress")
+    );
+    assert_eq!(
+        outbox_rows(&routing_db, "complaint.reopened", &tracking_id).await.len(),
+        1
+    );
+
+    // Followed up again, then rated once; analytics counts the rating.
+    follow_up(reopened.version).await.expect("second follow-up");
+    public_state("followed_up").await;
+    let rated = act("rating", json!({"access_code": code, "stars": 4}), None)
+        .await
+        .expect("post");
+    assert_eq!(rated.status(), 202);
+    refused(
+        act("rating", json!({"access_code": code, "stars": 1}), None)
+            .await
+            .expect("post"),
+        409,
+        "already_rated",
+    )
+    .await;
+    eventually("the rating in analytics", WAIT, || async {
+        let ratings = summary(&stack).await.ratings?;
+        (ratings.count == 1 && ratings.average == Some(4.0)).then_some(())
+    })
+    .await;
+    let case = wait_for_state(&stack, &tracking_id, "followed_up").await;
+    assert!(case.rated);
+
+    // A held report: the reporter's answer sends it back to verification.
+    let other: Value = submit(
+        json!({
+            "title": "Pungutan di kantor kelurahan",
+            "body": "Diminta uang tambahan untuk surat pengantar.",
+            "category_code": "lainnya",
+            "kabupaten_code": "6372"
+        }),
+        "reporter-held",
+    )
+    .await
+    .expect("post")
+    .json()
+    .await
+    .expect("json");
+    let held_id = other["tracking_id"].as_str().expect("id").to_owned();
+    let held_code = other["access_code"].as_str().expect("code").to_owned();
+    let waiting = wait_for_state(&stack, &held_id, "submitted").await;
+    routing
+        .clone()
+        .hold_case(authorized(
+            HoldCaseRequest {
+                case: Some(CaseRef {
+                    tracking_id: held_id.clone(),
+                    expected_version: waiting.version,
+                }),
+                question: "Di kelurahan mana, dan kapan?".into(),
+            },
+            &token(OfficerRole::Admin, None),
+        ))
+        .await
+        .expect("hold");
+    let held_status = format!("{base}/complaints/{held_id}");
+    eventually("public state on_hold", WAIT, || {
+        let request = http.get(held_status.clone()).send();
+        async move {
+            let status: Value = request.await.ok()?.json().await.ok()?;
+            (status["state"] == "on_hold").then_some(())
+        }
+    })
+    .await;
+    let answered = http
+        .post(format!("{base}/complaints/{held_id}/replies"))
+        .json(&json!({"access_code": held_code, "kind": "answer", "text": "Kelurahan Sungai Besar, Senin lalu."}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(answered.status(), 202);
+    let back = wait_for_state(&stack, &held_id, "submitted").await;
+    assert!(back.version > waiting.version);
+
+    // A rahasia report's status opens only with its access code.
+    let secret: Value = submit(
+        json!({
+            "title": "Oknum meminta uang di jembatan timbang",
+            "body": "Setiap truk diminta dua puluh ribu tanpa karcis.",
+            "category_code": "infrastruktur.jalan-jembatan",
+            "kabupaten_code": "6371",
+            "rahasia": true
+        }),
+        "reporter-secret",
+    )
+    .await
+    .expect("post")
+    .json()
+    .await
+    .expect("json");
+    let secret_id = secret["tracking_id"].as_str().expect("id");
+    let secret_code = secret["access_code"].as_str().expect("code");
+    let status_of = |query: String, header: Option<&str>| {
+        let mut request = http.get(format!("{base}/complaints/{secret_id}{query}"));
+        if let Some(code) = header {
+            request = request.header("X-Access-Code", code);
+        }
+        request.send()
+    };
+    assert_eq!(status_of(String::new(), None).await.expect("get").status(), 404);
+    assert_eq!(
+        status_of("?access_code=22222222".into(), None)
+            .await
+            .expect("get")
+            .status(),
+        404
+    );
+    let opened: Value = status_of(format!("?access_code={secret_code}"), None)
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(opened["title"], "Oknum meminta uang di jembatan timbang");
+    assert_eq!(
+        status_of(String::new(), Some(secret_code)).await.expect("get").status(),
+        200
+    );
+    assert_eq!(status_of("?kode=1".into(), None).await.expect("get").status(), 400);
+
+    // Exactly the three accepted actions were recorded for routing.
+    assert_eq!(
+        count(
+            &intake_db,
+            "SELECT count(*) FROM outbox WHERE event_type = 'complaint.reporter_acted'"
+        )
+        .await,
+        3
+    );
     stack.stop().await.expect("stack stops");
 }
 

@@ -98,7 +98,12 @@ enum Command {
         idempotency_key: String,
     },
     /// Public status of a complaint and its case in routing.
-    Status { tracking_id: String },
+    Status {
+        tracking_id: String,
+        /// The reporter's access code: needed for a rahasia report.
+        #[arg(long, default_value = "")]
+        access_code: String,
+    },
     /// Cases in an SKPD's inbox.
     Inbox {
         skpd: String,
@@ -883,20 +888,29 @@ async fn main() -> anyhow::Result<()> {
                 println!(
                     "{}",
                     json!({"tracking_id": response.tracking_id, "complaint_id": response.complaint_id,
-                           "replayed": response.replayed, "submitted_at": time(response.submitted_at.as_ref())})
+                           "replayed": response.replayed, "submitted_at": time(response.submitted_at.as_ref()),
+                           "access_code": response.access_code})
                 );
             } else {
                 println!("Aduan diterima. Nomor pelacakan: {}", response.tracking_id);
+                println!(
+                    "Kode akses: {} (simpan: untuk membalas, keberatan, menilai)",
+                    response.access_code
+                );
                 if response.replayed {
                     println!("(same idempotency key as an earlier submission: nothing new was stored)");
                 }
             }
         }
-        Command::Status { tracking_id } => {
+        Command::Status {
+            tracking_id,
+            access_code,
+        } => {
             let mut intake = IntakeServiceClient::new(connect(&cli.intake).await?);
             let status = intake
                 .get_complaint_status(GetComplaintStatusRequest {
                     tracking_id: tracking_id.clone(),
+                    access_code,
                 })
                 .await
                 .map_err(status_error)?

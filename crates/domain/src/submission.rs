@@ -17,7 +17,7 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    fn new(field: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
         Self {
             field,
             message: message.into(),
@@ -108,7 +108,7 @@ pub fn check_nik(input: &str) -> Result<String, String> {
 
 /// Rejects control characters other than line breaks and tabs (when `multiline`), and
 /// Unicode bidi overrides that could disguise text shown to officers.
-fn check_text(
+pub fn check_text(
     field: &'static str,
     value: &str,
     max_chars: usize,

@@ -35,6 +35,7 @@ pub fn event_type_of(payload: &Payload) -> Option<&'static str> {
         Payload::NotificationSent(_) => Some("notification.sent"),
         Payload::StatusRequested(_) => Some("complaint.status_requested"),
         Payload::DigestReady(_) => Some("analytics.digest"),
+        Payload::ReporterActed(_) => Some("complaint.reporter_acted"),
         Payload::CaseUpdated(_) | Payload::ComplaintEscalated(_) => None,
     }
 }
@@ -123,6 +124,7 @@ pub fn history_body(payload: &[u8]) -> Option<Vec<u8>> {
         }
         Some(Payload::ComplaintAssigned(assigned)) => assigned.title.clear(),
         Some(Payload::ComplaintEscalated(escalated)) => escalated.title.clear(),
+        Some(Payload::ReporterActed(acted)) => acted.text.clear(),
         _ => {}
     }
     Some(envelope.encode_to_vec())

@@ -293,8 +293,9 @@ impl Projection {
             Some(Payload::CaseUpdated(update)) => case_updated(txn, event, complaint_id, update).await?,
             Some(Payload::NotificationSent(_)) => bump(txn, NOTIFICATIONS_SENT).await?,
             Some(Payload::ComplaintEscalated(escalation)) => escalated(txn, event, complaint_id, escalation).await?,
-            // A reporter's question: counted as an event, nothing more.
-            Some(Payload::StatusRequested(_)) | Some(Payload::DigestReady(_)) => {}
+            // A reporter's status question, or what a reporter did (counted once routing
+            // applied it: reopened, rated): events, nothing more.
+            Some(Payload::StatusRequested(_)) | Some(Payload::DigestReady(_)) | Some(Payload::ReporterActed(_)) => {}
             None => {
                 return Err(HandlerError::Permanent(format!(
                     "unknown event type {:?}",

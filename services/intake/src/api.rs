@@ -4,8 +4,9 @@
 //! `{code, message, field}`. The OpenAPI document is generated from these types (utoipa).
 
 use crate::grpc::IntakeGrpc;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
+use crate::reporter_actions::{ActionError, ReporterAction};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -26,8 +27,17 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 #[derive(OpenApi)]
 #[openapi(
     info(title = "LAPOR! Kalimantan Selatan — public API", version = "1"),
-    paths(submit_complaint, complaint_status),
-    components(schemas(SubmitComplaint, ReporterContact, Accepted, PublicStatus, ApiError))
+    paths(submit_complaint, complaint_status, reply_to_follow_up, rate_follow_up),
+    components(schemas(
+        SubmitComplaint,
+        ReporterContact,
+        Accepted,
+        PublicStatus,
+        ReporterReply,
+        ReporterRating,
+        ActionAccepted,
+        ApiError
+    ))
 )]
 pub struct ApiDoc;
 
@@ -35,6 +45,8 @@ pub fn router(grpc: Arc<IntakeGrpc>) -> Router {
     Router::new()
         .route("/api/v1/complaints", post(submit_complaint))
         .route("/api/v1/complaints/{tracking_id}", get(complaint_status))
+        .route("/api/v1/complaints/{tracking_id}/replies", post(reply_to_follow_up))
+        .route("/api/v1/complaints/{tracking_id}/rating", post(rate_follow_up))
         .route("/api/v1/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(grpc)
@@ -94,12 +106,52 @@ pub struct Accepted {
     /// RFC 3339.
     pub submitted_at: String,
     pub status_url: String,
+    /// Keep this too: it proves authorship to reply, object and rate, and opens the
+    /// status of a rahasia report. The same on a replay.
+    pub access_code: String,
+}
+
+/// The reporter answers the admin's question (`answer`, while on hold), or replies to or
+/// objects to a follow-up (`reply`, `objection`, within the reply window).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReporterReply {
+    pub access_code: String,
+    /// `reply`, `objection` or `answer`.
+    pub kind: String,
+    /// 1..=4000 characters.
+    pub text: String,
+}
+
+/// The reporter's rating of the follow-up, once.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReporterRating {
+    pub access_code: String,
+    /// 1 to 5.
+    pub stars: u8,
+}
+
+/// Taken for routing, which applies it to the case.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActionAccepted {
+    pub tracking_id: String,
+    /// `reply`, `objection`, `answer` or `rate`.
+    pub action: String,
+    /// True when an earlier call with the same Idempotency-Key recorded it.
+    pub replayed: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusQuery {
+    #[serde(default)]
+    access_code: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PublicStatus {
     pub tracking_id: String,
-    /// Hidden ("(rahasia)") for confidential complaints.
     pub title: String,
     pub category_code: String,
     pub kabupaten_code: String,
@@ -188,6 +240,68 @@ impl From<tonic::Status> for ApiFailure {
     }
 }
 
+/// A body that is not the JSON we take: too large, malformed, or a field missing or unknown.
+fn json_failure(rejection: JsonRejection) -> ApiFailure {
+    let status = rejection.status();
+    let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        "body_too_large"
+    } else {
+        "invalid_json"
+    };
+    let text = rejection.body_text();
+    // serde names a missing or unexpected field between backticks.
+    let field = (text.contains("missing field") || text.contains("unknown field"))
+        .then(|| text.split('`').nth(1))
+        .flatten();
+    failure(status, code, text.clone(), field)
+}
+
+impl From<ActionError> for ApiFailure {
+    fn from(error: ActionError) -> Self {
+        let message = error.to_string();
+        match error {
+            ActionError::NotFound(_) => failure(StatusCode::NOT_FOUND, "not_found", message, None),
+            ActionError::WrongCode => failure(
+                StatusCode::FORBIDDEN,
+                "access_code_invalid",
+                message,
+                Some("access_code"),
+            ),
+            ActionError::Invalid(field) => failure(
+                StatusCode::BAD_REQUEST,
+                "invalid_argument",
+                field.message,
+                Some(field.field),
+            ),
+            ActionError::NotNow(_) => failure(StatusCode::CONFLICT, "not_allowed_now", message, None),
+            ActionError::AlreadyRated => failure(StatusCode::CONFLICT, "already_rated", message, None),
+            ActionError::Db(_) => {
+                tracing::error!(%error, "reporter action failed");
+                failure(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "not recorded, retry with the same Idempotency-Key",
+                    None,
+                )
+            }
+        }
+    }
+}
+
+/// Every reporter action is rate-limited per client address, so access codes cannot be
+/// guessed at speed.
+fn check_client(grpc: &IntakeGrpc, peer: std::net::SocketAddr, headers: &HeaderMap) -> Result<(), ApiFailure> {
+    let limits = &grpc.submit.limits;
+    let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    limits
+        .check_ip(limits.client_ip(peer.ip(), forwarded))
+        .map_err(|limited| too_many(&limited))
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Option<&str> {
+    headers.get("idempotency-key").and_then(|v| v.to_str().ok())
+}
+
 fn rfc3339(ts: Option<&prost_types::Timestamp>) -> Option<String> {
     from_timestamp(ts).map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }
@@ -226,29 +340,9 @@ async fn submit_complaint(
     headers: HeaderMap,
     body: Result<Json<SubmitComplaint>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiFailure> {
-    let limits = &grpc.submit.limits;
-    let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
-    limits
-        .check_ip(limits.client_ip(peer.ip(), forwarded))
-        .map_err(|limited| too_many(&limited))?;
-    let Json(request) = body.map_err(|rejection| {
-        let status = rejection.status();
-        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            "body_too_large"
-        } else {
-            "invalid_json"
-        };
-        let text = rejection.body_text();
-        // serde names a missing or unexpected field between backticks.
-        let field = (text.contains("missing field") || text.contains("unknown field"))
-            .then(|| text.split('`').nth(1))
-            .flatten();
-        failure(status, code, text.clone(), field)
-    })?;
-    let header_key = headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    check_client(&grpc, peer, &headers)?;
+    let Json(request) = body.map_err(json_failure)?;
+    let header_key = idempotency_key(&headers).map(str::to_owned);
     let reporter = request.reporter.unwrap_or_default();
     let message = SubmitComplaintRequest {
         title: request.title,
@@ -281,15 +375,20 @@ async fn submit_complaint(
             tracking_id: accepted.tracking_id,
             replayed: accepted.replayed,
             submitted_at: rfc3339(accepted.submitted_at.as_ref()).unwrap_or_default(),
+            access_code: accepted.access_code,
         }),
     ))
 }
 
-/// The public status of a complaint by its tracking id.
+/// The public status of a complaint by its tracking id; a rahasia report's needs its
+/// access code (`?access_code=` or the `X-Access-Code` header), else it is not found.
 #[utoipa::path(
     get,
     path = "/api/v1/complaints/{tracking_id}",
-    params(("tracking_id" = String, Path, description = "The 10-character tracking id")),
+    params(
+        ("tracking_id" = String, Path, description = "The 10-character tracking id"),
+        ("access_code" = Option<String>, Query, description = "The reporter's access code (rahasia reports)"),
+    ),
     responses(
         (status = 200, description = "Found", body = PublicStatus),
         (status = 400, description = "Not a tracking id", body = ApiError),
@@ -299,20 +398,34 @@ async fn submit_complaint(
 async fn complaint_status(
     State(grpc): State<Arc<IntakeGrpc>>,
     Path(tracking_id): Path<String>,
+    headers: HeaderMap,
+    query: Result<Query<StatusQuery>, QueryRejection>,
 ) -> Result<Json<PublicStatus>, ApiFailure> {
+    let Query(query) = query.map_err(|rejection| {
+        failure(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            rejection.body_text(),
+            Some("query"),
+        )
+    })?;
+    let access_code = match headers.get("x-access-code").and_then(|v| v.to_str().ok()) {
+        Some(code) => code.to_owned(),
+        None => query.access_code,
+    };
     let status = grpc
-        .get_complaint_status(tonic::Request::new(GetComplaintStatusRequest { tracking_id }))
+        .get_complaint_status(tonic::Request::new(GetComplaintStatusRequest {
+            tracking_id,
+            access_code,
+        }))
         .await?
         .into_inner();
     let label = CaseState::parse(&status.state)
         .map(|s| s.public_label().to_owned())
         .unwrap_or_default();
     Ok(Json(PublicStatus {
-        title: if status.rahasia {
-            "(rahasia)".to_owned()
-        } else {
-            status.title
-        },
+        // Only the reporter, with the access code, gets this far for a rahasia report.
+        title: status.title,
         tracking_id: status.tracking_id,
         category_code: status.category_code,
         kabupaten_code: status.kabupaten_code,
@@ -321,4 +434,113 @@ async fn complaint_status(
         submitted_at: rfc3339(status.submitted_at.as_ref()).unwrap_or_default(),
         expected_at: rfc3339(status.expected_at.as_ref()),
     }))
+}
+
+/// Records `action` for routing: 202, or 200 for a retry with the same Idempotency-Key.
+async fn record_action(
+    grpc: &IntakeGrpc,
+    tracking_id: &str,
+    access_code: &str,
+    action: ReporterAction,
+    headers: &HeaderMap,
+) -> Result<(StatusCode, Json<ActionAccepted>), ApiFailure> {
+    let acted = grpc
+        .actions
+        .act(tracking_id, access_code, action.clone(), idempotency_key(headers))
+        .await?;
+    let status = if acted.replayed {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    Ok((
+        status,
+        Json(ActionAccepted {
+            tracking_id: acted.tracking_id,
+            action: action.name().to_owned(),
+            replayed: acted.replayed,
+        }),
+    ))
+}
+
+/// The reporter answers a question, or replies to or objects to a follow-up. 202 when taken
+/// (routing reopens the case for a reply or objection), 200 for a retry with the same
+/// Idempotency-Key.
+#[utoipa::path(
+    post,
+    path = "/api/v1/complaints/{tracking_id}/replies",
+    request_body = ReporterReply,
+    params(
+        ("tracking_id" = String, Path, description = "The 10-character tracking id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe"),
+    ),
+    responses(
+        (status = 202, description = "Taken for routing", body = ActionAccepted),
+        (status = 200, description = "Replayed an earlier call with the same key", body = ActionAccepted),
+        (status = 400, description = "Invalid field or malformed JSON", body = ApiError),
+        (status = 403, description = "Wrong access code", body = ApiError),
+        (status = 404, description = "Unknown tracking id", body = ApiError),
+        (status = 409, description = "Not now: not on hold, or outside the reply window", body = ApiError),
+    )
+)]
+async fn reply_to_follow_up(
+    State(grpc): State<Arc<IntakeGrpc>>,
+    Path(tracking_id): Path<String>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Json<ReporterReply>, JsonRejection>,
+) -> Result<(StatusCode, Json<ActionAccepted>), ApiFailure> {
+    check_client(&grpc, peer, &headers)?;
+    let Json(reply) = body.map_err(json_failure)?;
+    let action = match reply.kind.as_str() {
+        "reply" => ReporterAction::Reply(reply.text),
+        "objection" => ReporterAction::Objection(reply.text),
+        "answer" => ReporterAction::Answer(reply.text),
+        other => {
+            return Err(failure(
+                StatusCode::BAD_REQUEST,
+                "invalid_argument",
+                format!("kind {other:?}: expected reply, objection or answer"),
+                Some("kind"),
+            ));
+        }
+    };
+    record_action(&grpc, &tracking_id, &reply.access_code, action, &headers).await
+}
+
+/// The reporter rates the follow-up, 1 to 5 stars, once.
+#[utoipa::path(
+    post,
+    path = "/api/v1/complaints/{tracking_id}/rating",
+    request_body = ReporterRating,
+    params(
+        ("tracking_id" = String, Path, description = "The 10-character tracking id"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe"),
+    ),
+    responses(
+        (status = 202, description = "Taken for routing", body = ActionAccepted),
+        (status = 200, description = "Replayed an earlier call with the same key", body = ActionAccepted),
+        (status = 400, description = "Stars out of range or malformed JSON", body = ApiError),
+        (status = 403, description = "Wrong access code", body = ApiError),
+        (status = 404, description = "Unknown tracking id", body = ApiError),
+        (status = 409, description = "Not followed up yet, or rated already", body = ApiError),
+    )
+)]
+async fn rate_follow_up(
+    State(grpc): State<Arc<IntakeGrpc>>,
+    Path(tracking_id): Path<String>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Json<ReporterRating>, JsonRejection>,
+) -> Result<(StatusCode, Json<ActionAccepted>), ApiFailure> {
+    check_client(&grpc, peer, &headers)?;
+    let Json(rating) = body.map_err(json_failure)?;
+    record_action(
+        &grpc,
+        &tracking_id,
+        &rating.access_code,
+        ReporterAction::Rate(rating.stars),
+        &headers,
+    )
+    .await
 }

@@ -25,6 +25,8 @@ pub fn resource_exhausted(limited: &crate::limits::Limited) -> Status {
 
 pub struct IntakeGrpc {
     pub submit: Arc<SubmitService>,
+    /// The reporter's later actions (JSON API only for now).
+    pub actions: Arc<crate::reporter_actions::ReporterActions>,
 }
 
 impl From<SubmitError> for Status {
@@ -91,6 +93,7 @@ impl IntakeService for IntakeGrpc {
             complaint_id: accepted.complaint_id.to_string(),
             replayed: accepted.replayed,
             submitted_at: Some(to_timestamp(accepted.submitted_at)),
+            access_code: accepted.access_code,
         }))
     }
 
@@ -99,15 +102,20 @@ impl IntakeService for IntakeGrpc {
         &self,
         request: Request<GetComplaintStatusRequest>,
     ) -> Result<Response<ComplaintStatus>, Status> {
-        let raw = request.into_inner().tracking_id;
-        let id = tracking_id::normalize(&raw)
+        let request = request.into_inner();
+        let id = tracking_id::normalize(&request.tracking_id)
             .ok_or_else(|| invalid_argument("tracking_id", "is not a LAPOR tracking id"))?;
+        let not_found = || Status::not_found(format!("no complaint with tracking id {id}"));
         let found = complaint::Entity::find()
             .filter(complaint::Column::TrackingId.eq(id.as_str()))
             .one(&self.submit.db)
             .await
             .map_err(|e| Status::unavailable(format!("database: {e}")))?
-            .ok_or_else(|| Status::not_found(format!("no complaint with tracking id {id}")))?;
+            .ok_or_else(not_found)?;
+        // A rahasia report answers only its reporter; to anyone else it does not exist.
+        if found.rahasia && !self.submit.access.verify(found.id, &request.access_code) {
+            return Err(not_found());
+        }
         Ok(Response::new(ComplaintStatus {
             tracking_id: found.tracking_id,
             title: found.title,

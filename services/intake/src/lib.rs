@@ -1,5 +1,6 @@
 //! The intake service: where citizens' complaints enter LAPOR.
 
+pub mod access;
 pub mod api;
 pub mod contacts;
 pub mod entity;
@@ -7,6 +8,7 @@ pub mod grpc;
 pub mod limits;
 pub mod migration;
 pub mod open311;
+pub mod reporter_actions;
 pub mod sms;
 pub mod sms_webhook;
 pub mod status_events;
@@ -75,12 +77,14 @@ pub async fn run(settings: Settings, listeners: Listeners, shutdown: Cancellatio
         Arc::new(status_events::StatusEvents),
     );
     let limits = Arc::new(limits::Limits::new(&settings.limits).map_err(anyhow::Error::msg)?);
+    let access = Arc::new(access::AccessCodes::new(vault.derive_key("lapor access codes v1")));
     let submit = Arc::new(submit::SubmitService {
         db: core.db.clone(),
         directory,
         vault: vault.clone(),
         outbox: core.outbox.clone(),
         limits: limits.clone(),
+        access: access.clone(),
     });
     core.spawn(Tier::Worker, move |stop| async move {
         loop {
@@ -111,7 +115,12 @@ pub async fn run(settings: Settings, listeners: Listeners, shutdown: Cancellatio
         settings: settings.open311.clone(),
     }));
     // One IntakeService serves gRPC and, in-process, the JSON API.
-    let intake = Arc::new(grpc::IntakeGrpc { submit });
+    let actions = Arc::new(reporter_actions::ReporterActions {
+        db: core.db.clone(),
+        access,
+        outbox: core.outbox.clone(),
+    });
+    let intake = Arc::new(grpc::IntakeGrpc { submit, actions });
     let service = IntakeServiceServer::from_arc(intake.clone()).max_decoding_message_size(64 * 1024);
     let contacts = ReporterContactsServer::with_interceptor(
         contacts::ContactsGrpc {

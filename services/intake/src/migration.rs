@@ -28,6 +28,12 @@ impl MigratorTrait for Migrator {
                 down: "DROP INDEX complaints_public_by_time; \
                        ALTER TABLE complaints DROP COLUMN latitude, DROP COLUMN longitude, DROP COLUMN media_url;",
             }),
+            Box::new(SqlMigration {
+                name: "m20261128_000006_rated_at",
+                // When the reporter's rating was taken: a case is rated once.
+                up: "ALTER TABLE complaints ADD COLUMN rated_at timestamptz;",
+                down: "ALTER TABLE complaints DROP COLUMN rated_at;",
+            }),
         ]
     }
 }

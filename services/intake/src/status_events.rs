@@ -27,18 +27,22 @@ impl EventHandler for StatusEvents {
         event: &EventEnvelope,
         _context: &DeliveryContext,
     ) -> Result<(), HandlerError> {
-        let (state, version, skpd_name, expected_at) = match &event.payload {
+        // A CaseUpdated also carries the admin's corrections: the category and the
+        // privacy flags, so a report marked rahasia later leaves the public lists too.
+        let (state, version, skpd_name, expected_at, corrected) = match &event.payload {
             Some(Payload::ComplaintAssigned(assigned)) => (
                 lapor_domain::CaseState::Assigned.as_str().to_owned(),
                 assigned.version,
                 Some(assigned.skpd_name.clone()),
                 from_timestamp(assigned.sla_due_at.as_ref()),
+                None,
             ),
             Some(Payload::CaseUpdated(update)) => (
                 update.state.clone(),
                 update.version,
                 None,
                 from_timestamp(update.sla_due_at.as_ref()),
+                Some(update),
             ),
             _ => return Ok(()),
         };
@@ -51,6 +55,15 @@ impl EventHandler for StatusEvents {
             .col_expr(complaint::Column::UpdatedAt, Expr::value(Utc::now()));
         if let Some(name) = skpd_name {
             update = update.col_expr(complaint::Column::SkpdName, Expr::value(name));
+        }
+        if let Some(corrected) = corrected.filter(|c| !c.category_code.is_empty()) {
+            update = update
+                .col_expr(
+                    complaint::Column::CategoryCode,
+                    Expr::value(corrected.category_code.clone()),
+                )
+                .col_expr(complaint::Column::Anonim, Expr::value(corrected.anonim))
+                .col_expr(complaint::Column::Rahasia, Expr::value(corrected.rahasia));
         }
         update
             .filter(complaint::Column::Id.eq(complaint_id))

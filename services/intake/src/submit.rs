@@ -57,6 +57,15 @@ pub struct Accepted {
     pub tracking_id: String,
     pub replayed: bool,
     pub submitted_at: chrono::DateTime<Utc>,
+    /// The reporter's proof of authorship (see `access`).
+    pub access_code: String,
+}
+
+/// The pseudonymous reporter reference events carry: the vault record's id, or for a
+/// report without any identity one derived from the complaint, so that its reporter (who
+/// holds the access code) can still reply and rate.
+pub fn reporter_ref(complaint_id: Uuid, reporter_id: Option<Uuid>) -> String {
+    reporter_id.map_or_else(|| format!("anonymous:{complaint_id}"), |id| id.to_string())
 }
 
 pub struct SubmitService {
@@ -65,6 +74,7 @@ pub struct SubmitService {
     pub vault: Arc<Vault>,
     pub outbox: Outbox,
     pub limits: Arc<crate::limits::Limits>,
+    pub access: Arc<crate::access::AccessCodes>,
 }
 
 /// Fingerprint of what was submitted, to tell a retry from a different request reusing a key.
@@ -102,7 +112,7 @@ impl SubmitService {
         if let Some(key) = &valid.idempotency_key
             && let Some(existing) = self.find_by_key(key).await?
         {
-            return replay(existing, &hash);
+            return self.replay(existing, &hash);
         }
         // A retry above replayed for free; a new submission counts against its contacts.
         for contact in [valid.reporter_phone.as_deref(), valid.reporter_email.as_deref()]
@@ -120,7 +130,7 @@ impl SubmitService {
             Err(SubmitError::Db(error)) if matches!(error.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
                 let key = valid.idempotency_key.as_deref().unwrap_or_default();
                 match self.find_by_key(key).await? {
-                    Some(existing) => replay(existing, &hash),
+                    Some(existing) => self.replay(existing, &hash),
                     None => Err(SubmitError::Db(error)),
                 }
             }
@@ -190,6 +200,7 @@ impl SubmitService {
             latitude: Set(submission.point.map(|p| p.latitude)),
             longitude: Set(submission.point.map(|p| p.longitude)),
             media_url: Set(submission.media_url.clone()),
+            rated_at: Set(None),
         }
         .insert(&txn)
         .await?;
@@ -203,7 +214,7 @@ impl SubmitService {
             kind: submission.kind as i32,
             anonim: submission.anonim,
             rahasia: submission.rahasia,
-            reporter_ref: reporter_id.map(|id| id.to_string()).unwrap_or_default(),
+            reporter_ref: reporter_ref(complaint_id, reporter_id),
             submitted_at: Some(to_timestamp(now)),
         });
         let event = OutgoingEvent::new(new_envelope("intake", complaint_id, &tracking_id, payload), None);
@@ -217,18 +228,20 @@ impl SubmitService {
             tracking_id,
             replayed: false,
             submitted_at: now,
+            access_code: self.access.code(complaint_id),
         })
     }
-}
 
-fn replay(existing: complaint::Model, hash: &str) -> Result<Accepted, SubmitError> {
-    if existing.request_hash != hash {
-        return Err(SubmitError::KeyReused);
+    fn replay(&self, existing: complaint::Model, hash: &str) -> Result<Accepted, SubmitError> {
+        if existing.request_hash != hash {
+            return Err(SubmitError::KeyReused);
+        }
+        Ok(Accepted {
+            complaint_id: existing.id,
+            tracking_id: existing.tracking_id,
+            replayed: true,
+            submitted_at: existing.submitted_at,
+            access_code: self.access.code(existing.id),
+        })
     }
-    Ok(Accepted {
-        complaint_id: existing.id,
-        tracking_id: existing.tracking_id,
-        replayed: true,
-        submitted_at: existing.submitted_at,
-    })
 }

@@ -38,6 +38,8 @@ pub struct Sealed {
 pub struct Vault {
     key_id: String,
     cipher: ChaCha20Poly1305,
+    /// The key itself, only to derive purpose-bound keys from (HMAC, never reused as is).
+    secret: [u8; 32],
 }
 
 impl Vault {
@@ -48,10 +50,21 @@ impl Vault {
         if bytes.len() != 32 {
             return Err(VaultError::BadKey);
         }
+        let mut secret = [0u8; 32];
+        secret.copy_from_slice(&bytes);
         Ok(Self {
             key_id: key_id.to_owned(),
             cipher: ChaCha20Poly1305::new(Key::from_slice(&bytes)),
+            secret,
         })
+    }
+
+    /// A key for another purpose, derived from the vault key: HMAC-SHA256(key, purpose).
+    pub fn derive_key(&self, purpose: &str) -> [u8; 32] {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.secret).expect("HMAC takes any key length");
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
     }
 
     pub fn seal(&self, identity: &Identity) -> Result<Sealed, VaultError> {

@@ -53,6 +53,12 @@ fn calendar_error(error: lapor_domain::calendar::CalendarError) -> DbErr {
     DbErr::Custom(format!("cannot plan the SLA clock: {error}"))
 }
 
+/// The reporter's reply window is open while its clock runs, by the database clock.
+pub fn reply_window_open(model: &crate::entity::case::Model, now: DateTime<Utc>) -> bool {
+    model.sla_stage.as_deref() == Some(lapor_domain::sla::SlaStage::ReplyWindow.as_str())
+        && model.sla_due_at.is_some_and(|due| now < due)
+}
+
 pub async fn db_now(conn: &impl ConnectionTrait) -> Result<DateTime<Utc>, DbErr> {
     let row = conn
         .query_one_raw(Statement::from_string(DbBackend::Postgres, "SELECT now() AS now"))

@@ -6,7 +6,6 @@ use crate::clock::db_now;
 use crate::entity::{case, case_text, skpd};
 use crate::policy_store::sla_policy;
 use lapor_domain::reference::OfficerRole;
-use lapor_domain::sla::SlaStage;
 use lapor_domain::workflow::{self, Action, Actor, Context, DetailsEdit, WorkflowError};
 use lapor_domain::{CaseState, Directory, tracking_id};
 use lapor_messaging::envelope::to_timestamp;
@@ -219,11 +218,9 @@ impl RoutingGrpc {
             })?
             .ok_or_else(|| Status::not_found(format!("no case with tracking id {id}")))?;
         let before = case_store::to_workflow(&model);
-        // The reply window is open while its clock runs, by the database clock.
         let now = db_now(txn).await.map_err(unavailable)?;
         let context = Context {
-            reply_window_open: model.sla_stage.as_deref() == Some(SlaStage::ReplyWindow.as_str())
-                && model.sla_due_at.is_some_and(|due| now < due),
+            reply_window_open: crate::clock::reply_window_open(&model, now),
         };
         let outcome = workflow::apply(&before, &actor_of(principal), action, &context);
         if let Err(WorkflowError::Forbidden { reason }) = &outcome {

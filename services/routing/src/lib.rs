@@ -10,6 +10,7 @@ pub mod grpc;
 pub mod migration;
 pub mod policy_grpc;
 pub mod policy_store;
+pub mod reporter_actions;
 pub mod scheduler;
 pub mod submissions;
 
@@ -107,6 +108,10 @@ pub async fn run(settings: Settings, listeners: Listeners, shutdown: Cancellatio
             directory: seed.clone(),
             writer: writer.clone(),
         }),
+    );
+    core.consume(
+        ConsumerSpec::new(reporter_actions::QUEUE, reporter_actions::binding_keys()),
+        Arc::new(reporter_actions::ReporterActions { writer: writer.clone() }),
     );
     let scheduler = scheduler::Scheduler {
         db: core.db.clone(),

@@ -490,9 +490,11 @@ pub async fn create(
         Err(SubmitError::Limited(limited)) => return Err(too_many(&limited, format)),
         Err(error @ (SubmitError::Vault(_) | SubmitError::Db(_))) => return Err(unavailable(error, format)),
     };
+    // The access code goes to the reporter's own client only, here and nowhere else.
     let notice = format!(
-        "Laporan diterima dengan nomor {}. Simpan nomor ini untuk memantau tindak lanjutnya.",
-        accepted.tracking_id
+        "Laporan diterima dengan nomor {}. Simpan nomor ini dan kode akses {} untuk memantau, \
+         membalas dan menilai tindak lanjutnya.",
+        accepted.tracking_id, accepted.access_code
     );
     let node = Node::List(
         "request",

@@ -1,0 +1,71 @@
+//! Access codes: the reporter's proof of authorship. Returned with the tracking id, needed
+//! to answer, reply, object or rate, and to read the status of a rahasia report. A code is
+//! HMAC-SHA256 of the complaint id under a key derived from the vault key, so nothing is
+//! stored and a replayed submission gets the same code back. Rotating the vault key
+//! re-issues every code (a reporter then asks the verification desk).
+
+use hmac::{Hmac, Mac};
+use lapor_domain::tracking_id::ALPHABET;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+/// 30^8 ≈ 6.6e11 codes: with the per-address limits, guessing one is hopeless.
+pub const LENGTH: usize = 8;
+
+pub struct AccessCodes {
+    key: [u8; 32],
+}
+
+impl AccessCodes {
+    pub fn new(key: [u8; 32]) -> Self {
+        Self { key }
+    }
+
+    pub fn code(&self, complaint_id: Uuid) -> String {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("HMAC takes any key length");
+        mac.update(complaint_id.as_bytes());
+        let digest = mac.finalize().into_bytes();
+        // 64 bits, read as base-30 digits: 30^8 is far below 2^64, so every code is as likely.
+        let mut n = u64::from_be_bytes(digest[..8].try_into().expect("8 bytes"));
+        let base = ALPHABET.len() as u64;
+        (0..LENGTH)
+            .map(|_| {
+                let digit = (n % base) as usize;
+                n /= base;
+                ALPHABET[digit] as char
+            })
+            .collect()
+    }
+
+    /// What people type is forgiven (case, spaces, dashes); the comparison runs on digests,
+    /// so its timing says nothing about the code.
+    pub fn verify(&self, complaint_id: Uuid, presented: &str) -> bool {
+        let presented: String = presented
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '-'))
+            .map(|c| c.to_ascii_uppercase())
+            .collect();
+        Sha256::digest(presented.as_bytes()) == Sha256::digest(self.code(complaint_id).as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_stable_per_complaint_and_key() {
+        let codes = AccessCodes::new([7; 32]);
+        let id = Uuid::now_v7();
+        let code = codes.code(id);
+        assert_eq!(code.len(), LENGTH);
+        assert!(code.bytes().all(|b| ALPHABET.contains(&b)));
+        assert_eq!(code, codes.code(id));
+        assert_ne!(code, codes.code(Uuid::now_v7()));
+        assert_ne!(code, AccessCodes::new([8; 32]).code(id));
+        assert!(codes.verify(id, &code));
+        assert!(codes.verify(id, &format!("{}-{}", &code[..4], &code[4..]).to_lowercase()));
+        assert!(!codes.verify(id, "22222222"));
+        assert!(!codes.verify(id, ""));
+    }
+}
