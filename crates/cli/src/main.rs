@@ -10,7 +10,7 @@ use lapor_proto::analytics::v1::GetSummaryRequest;
 use lapor_proto::analytics::v1::analytics_service_client::AnalyticsServiceClient;
 use lapor_proto::events::v1::{Channel, ComplaintKind};
 use lapor_proto::intake::v1::intake_service_client::IntakeServiceClient;
-use lapor_proto::intake::v1::{GetComplaintStatusRequest, Reporter, SubmitComplaintRequest};
+use lapor_proto::intake::v1::{ComplaintStatus, GetComplaintStatusRequest, Reporter, SubmitComplaintRequest};
 use lapor_proto::routing::v1::policy_service_client::PolicyServiceClient;
 use lapor_proto::routing::v1::routing_service_client::RoutingServiceClient;
 use lapor_proto::routing::v1::{
@@ -906,20 +906,39 @@ async fn main() -> anyhow::Result<()> {
             tracking_id,
             access_code,
         } => {
+            let mut routing = RoutingServiceClient::new(connect(&cli.routing).await?);
+            // The case view needs an officer token; the public status does not.
+            let case = match authorized(
+                GetCaseRequest {
+                    tracking_id: tracking_id.clone(),
+                },
+                &token,
+            ) {
+                Ok(request) => routing.get_case(request).await.ok().map(|r| r.into_inner()),
+                Err(_) => None,
+            };
             let mut intake = IntakeServiceClient::new(connect(&cli.intake).await?);
-            let status = intake
+            let public = intake
                 .get_complaint_status(GetComplaintStatusRequest {
                     tracking_id: tracking_id.clone(),
                     access_code,
                 })
-                .await
-                .map_err(status_error)?
-                .into_inner();
-            let mut routing = RoutingServiceClient::new(connect(&cli.routing).await?);
-            // The case view needs an officer token; the public status does not.
-            let case = match authorized(GetCaseRequest { tracking_id }, &token) {
-                Ok(request) => routing.get_case(request).await.ok().map(|r| r.into_inner()),
-                Err(_) => None,
+                .await;
+            let status = match (public, &case) {
+                (Ok(status), _) => status.into_inner(),
+                // A rahasia report's public status needs the reporter's access code; an
+                // officer with a token still sees the case.
+                (Err(error), Some(case)) if error.code() == tonic::Code::NotFound => ComplaintStatus {
+                    tracking_id: case.tracking_id.clone(),
+                    title: case.title.clone(),
+                    category_code: case.category_code.clone(),
+                    kabupaten_code: case.kabupaten_code.clone(),
+                    state: case.state.clone(),
+                    submitted_at: case.submitted_at,
+                    rahasia: true,
+                    ..Default::default()
+                },
+                (Err(error), _) => return Err(status_error(error)),
             };
             if cli.json {
                 println!(
