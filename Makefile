@@ -42,3 +42,12 @@ chaos: infra
 	deploy/scripts/clean-test-state.sh
 	$(CARGO) build --release --workspace --bins
 	$(CARGO) test --release -p lapor-e2e --test chaos -- --ignored --nocapture
+
+# Bench: the PostgreSQL and RabbitMQ floor on this machine, then intake throughput (gRPC and
+# JSON), the full pipeline's sustained rate, latency at 100/s and each service's memory, as
+# one table with the targets (docs/performance.md); JSON in target/bench/. About six minutes.
+.PHONY: bench
+bench: infra
+	deploy/scripts/clean-test-state.sh
+	$(CARGO) build --release --workspace --bins
+	target/release/lapor-bench

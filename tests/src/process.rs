@@ -7,20 +7,23 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-/// `target/<profile>/<name>`, next to the test binary's `deps/`.
+/// `target/<profile>/<name>`: beside the caller when it is itself a binary in
+/// `target/<profile>/` (the bench), else one level up from a test binary's `deps/`.
 pub fn service_binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let binary = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .map(|profile| profile.join(name))
-        .expect("target directory");
-    assert!(
-        binary.exists(),
-        "{} is missing: build the workspace first (make test does)",
-        binary.display()
-    );
-    binary
+    let exe = std::env::current_exe().expect("own executable path");
+    let own_dir = exe.parent().expect("executable directory");
+    let candidates = [Some(own_dir), own_dir.parent()];
+    let binary = candidates
+        .into_iter()
+        .flatten()
+        .map(|dir| dir.join(name))
+        .find(|path| path.is_file());
+    binary.unwrap_or_else(|| {
+        panic!(
+            "{name} is missing beside {}: build the workspace first (make test does)",
+            exe.display()
+        )
+    })
 }
 
 /// Process logs reach the test output only with TEST_LOG=1.
