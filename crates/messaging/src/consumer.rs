@@ -67,6 +67,12 @@ pub trait EventHandler: Send + Sync + 'static {
     /// Called after the transaction of a first delivery committed, e.g. to wake a worker
     /// that picks up the rows the handler wrote.
     fn after_commit(&self) {}
+
+    /// Whether the event has any effect here. One that has none is acked without a
+    /// transaction: a wide binding (`complaint.#`) then costs a decode, not a commit.
+    fn wants(&self, _event: &EventEnvelope) -> bool {
+        true
+    }
 }
 
 /// Why a subscription ended; the runner reconnects after any of these.
@@ -131,6 +137,7 @@ pub struct ConsumerRunner {
 
 enum Outcome {
     Processed,
+    Ignored,
     Duplicate,
     Retried,
     DeadLettered,
@@ -141,6 +148,7 @@ impl Outcome {
     fn label(&self) -> &'static str {
         match self {
             Outcome::Processed => "processed",
+            Outcome::Ignored => "ignored",
             Outcome::Duplicate => "duplicate",
             Outcome::Retried => "retried",
             Outcome::DeadLettered => "dead_lettered",
@@ -280,6 +288,13 @@ impl ConsumerRunner {
             tracking_id = %envelope.tracking_id,
         );
         crate::propagation::restore_parent(&span, &headers);
+        // Only events this consumer can read are skipped: an unknown type or a newer schema
+        // still goes to the dead letters below.
+        let readable = envelope.payload.is_some() && crate::envelope::is_known_schema(&envelope);
+        if readable && !self.handler.wants(&envelope) {
+            delivery.ack(BasicAckOptions::default()).instrument(span).await?;
+            return Ok(Outcome::Ignored);
+        }
         let context = DeliveryContext {
             queue: self.spec.queue.clone(),
             routing_key: delivery.routing_key.to_string(),

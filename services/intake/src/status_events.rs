@@ -21,6 +21,15 @@ pub struct StatusEvents;
 
 #[async_trait::async_trait]
 impl EventHandler for StatusEvents {
+    /// Only routing's view of the case matters here; intake's own events and escalations
+    /// are acked without a transaction.
+    fn wants(&self, event: &EventEnvelope) -> bool {
+        matches!(
+            event.payload,
+            Some(Payload::ComplaintAssigned(_) | Payload::CaseUpdated(_))
+        )
+    }
+
     async fn handle(
         &self,
         txn: &DatabaseTransaction,
