@@ -66,17 +66,24 @@ async fn read_body(request: Request) -> Result<InboundSms, ApiFailure> {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let invalid = |message: String| failure(StatusCode::BAD_REQUEST, "invalid_body", message, None);
+    // A body over the limit keeps its 413; anything else unreadable is a 400.
+    let invalid = |status: StatusCode, message: String| {
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            failure(status, "body_too_large", message, None)
+        } else {
+            failure(StatusCode::BAD_REQUEST, "invalid_body", message, None)
+        }
+    };
     if content_type.starts_with("application/json") {
         Json::<InboundSms>::from_request(request, &())
             .await
             .map(|Json(sms)| sms)
-            .map_err(|e| invalid(e.body_text()))
+            .map_err(|e| invalid(e.status(), e.body_text()))
     } else if content_type.starts_with("application/x-www-form-urlencoded") {
         Form::<InboundSms>::from_request(request, &())
             .await
             .map(|Form(sms)| sms)
-            .map_err(|e| invalid(e.body_text()))
+            .map_err(|e| invalid(e.status(), e.body_text()))
     } else {
         Err(failure(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
