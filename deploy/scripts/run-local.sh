@@ -71,6 +71,7 @@ LAPOR is running with the Kalimantan Selatan seed data.
 
   gRPC   intake :50051  routing :50052  notification :50053  analytics :50054
   HTTP   intake :8080   routing :8081   notification :8082   analytics :8083   (/readyz, /metrics)
+  citizens http://127.0.0.1:8080/  (the web form and status page; Open311 at /open311/v2)
   console http://127.0.0.1:8081/console  (sign in with a token from: laporctl token --role admin)
   logs   var/log/<service>.log
   e-mail every message is delivered over SMTP to a local sink on 127.0.0.1:2525 and stored

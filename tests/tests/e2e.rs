@@ -2137,6 +2137,229 @@ impl Browser {
     }
 }
 
+/// The citizen's web form and status page in headless Chromium on a phone-sized window:
+/// every control labelled; a missing title comes back as a named error with the text kept
+/// and nothing stored; a report sent shows its tracking id and access code once; the status
+/// page follows routing with a timeline, in Bahasa Indonesia and English; a rahasia report
+/// opens only with its code; HTML typed into a report is shown as text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn web_form_and_status_page_in_headless_chromium() {
+    let stack = Stack::start(StackConfig::new("webform")).await.expect("stack starts");
+    let base = format!("http://127.0.0.1:{}", stack.http_port("intake"));
+    let intake_db = stack.db("intake").await.expect("db");
+    let browser = Browser::start().await;
+    let stored = || count(&intake_db, "SELECT count(*) FROM complaints WHERE channel = 'web'");
+    browser.client.goto(&format!("{base}/")).await.expect("form page");
+    let unlabelled = browser
+        .client
+        .execute(
+            "return Array.from(document.querySelectorAll('input:not([type=hidden]),select,textarea'))\
+             .filter(e => e.labels.length === 0).map(e => e.id || e.name)",
+            Vec::new(),
+        )
+        .await
+        .expect("script");
+    assert_eq!(unlabelled, serde_json::json!([]), "controls without a label");
+    let send = "form[action='/lapor'] button[type=submit]";
+
+    // No title: the form comes back naming it, with what was typed, and stores nothing.
+    browser
+        .fill(
+            "#body",
+            "Lampu jalan di depan SD 3 mati sejak dua minggu, gelap sekali.",
+        )
+        .await;
+    browser.choose("#category", "infrastruktur.jalan-jembatan").await;
+    browser.choose("#kabupaten", "6371").await;
+    browser
+        .client
+        .execute(
+            "document.getElementById('title').removeAttribute('required')",
+            Vec::new(),
+        )
+        .await
+        .expect("let the empty title through to the server");
+    browser.click(send).await;
+    let text = browser.text().await;
+    assert!(
+        text.contains("Laporan belum terkirim") && text.contains("Judul"),
+        "{text}"
+    );
+    assert_eq!(
+        browser
+            .element("#title")
+            .await
+            .attr("aria-invalid")
+            .await
+            .expect("attr")
+            .as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        browser
+            .element("#body")
+            .await
+            .prop("value")
+            .await
+            .expect("value")
+            .as_deref(),
+        Some("Lampu jalan di depan SD 3 mati sejak dua minggu, gelap sekali.")
+    );
+    assert_eq!(stored().await, 0);
+
+    // Sent: the tracking id and the access code, once.
+    browser.fill("#title", "Lampu jalan mati <b>tebal</b>").await;
+    browser.click(send).await;
+    let text = browser.text().await;
+    assert!(text.contains("Laporan diterima"), "{text}");
+    let tracking_id = browser.element("#tracking-id").await.text().await.expect("id");
+    let access_code = browser.element("#access-code").await.text().await.expect("code");
+    assert_eq!((tracking_id.len(), access_code.len()), (10, 8));
+    assert_eq!(stored().await, 1);
+
+    // The status page follows routing; the typed HTML is text, not markup.
+    let status_url = format!("{base}/lacak?id={tracking_id}");
+    eventually("the status page shows the assignment", WAIT, || {
+        let (client, url) = (browser.client.clone(), status_url.clone());
+        async move {
+            client.goto(&url).await.ok()?;
+            let state = client
+                .find(fantoccini::Locator::Css("#status-state"))
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
+            (state == "Belum Ditindaklanjuti").then_some(())
+        }
+    })
+    .await;
+    let text = browser.text().await;
+    assert!(
+        text.contains("Lampu jalan mati <b>tebal</b>") && text.contains("Dinas Pekerjaan Umum"),
+        "{text}"
+    );
+    let bold = browser
+        .client
+        .execute("return document.querySelectorAll('dd b').length", Vec::new())
+        .await
+        .expect("script");
+    assert_eq!(bold, serde_json::json!(0), "typed HTML became markup");
+    let steps = browser
+        .client
+        .execute("return document.querySelectorAll('#timeline li').length", Vec::new())
+        .await
+        .expect("script");
+    assert!(steps.as_u64().is_some_and(|n| n >= 2), "timeline: {steps}");
+    browser
+        .client
+        .goto(&format!("{status_url}&lang=en"))
+        .await
+        .expect("english");
+    let text = browser.text().await;
+    assert!(
+        text.contains("Awaiting follow-up") && text.contains("History"),
+        "{text}"
+    );
+
+    // Followed up: the page offers a reply and a rating; the rating, with the code, is taken
+    // once and the form goes away.
+    let case = wait_for_state(&stack, &tracking_id, "assigned").await;
+    stack
+        .routing()
+        .await
+        .expect("client")
+        .post_follow_up(authorized(
+            lapor_proto::routing::v1::PostFollowUpRequest {
+                case: Some(CaseRef {
+                    tracking_id: tracking_id.clone(),
+                    expected_version: case.version,
+                }),
+                text: "Lampu sudah diganti.".into(),
+            },
+            &token(OfficerRole::Penghubung, Some("pupr")),
+        ))
+        .await
+        .expect("follow-up");
+    eventually("the status page offers a rating", WAIT, || {
+        let (client, url) = (browser.client.clone(), status_url.clone());
+        async move {
+            client.goto(&url).await.ok()?;
+            client
+                .find(fantoccini::Locator::Css("#rate-code"))
+                .await
+                .ok()
+                .map(|_| ())
+        }
+    })
+    .await;
+    assert!(browser.text().await.contains("Tanggapi tindak lanjut"));
+    browser
+        .element("input[name=stars][value='4']")
+        .await
+        .click()
+        .await
+        .expect("four stars");
+    browser.fill("#rate-code", &access_code).await;
+    browser.click("form[action$='/nilai'] button[type=submit]").await;
+    let text = browser.text().await;
+    assert!(text.contains("Terima kasih"), "{text}");
+    browser.client.goto(&status_url).await.expect("status");
+    assert!(
+        browser
+            .client
+            .find(fantoccini::Locator::Css("#rate-code"))
+            .await
+            .is_err(),
+        "rated twice?"
+    );
+    eventually("routing has the rating", WAIT, || async {
+        let case = stack
+            .routing()
+            .await
+            .ok()?
+            .get_case(authorized(
+                GetCaseRequest {
+                    tracking_id: tracking_id.clone(),
+                },
+                &token(OfficerRole::Admin, None),
+            ))
+            .await
+            .ok()?
+            .into_inner();
+        case.rated.then_some(())
+    })
+    .await;
+
+    // A rahasia report: not found by its id alone, opened with its code.
+    browser.client.goto(&format!("{base}/")).await.expect("form page");
+    browser.fill("#title", "Pungutan liar di jembatan timbang").await;
+    browser.fill("#body", "Setiap truk diminta uang tanpa karcis.").await;
+    browser.choose("#category", "infrastruktur.jalan-jembatan").await;
+    browser.choose("#kabupaten", "6371").await;
+    browser.element("#rahasia").await.click().await.expect("tick rahasia");
+    browser.click(send).await;
+    let secret_id = browser.element("#tracking-id").await.text().await.expect("id");
+    let secret_code = browser.element("#access-code").await.text().await.expect("code");
+    browser
+        .client
+        .goto(&format!("{base}/lacak?id={secret_id}"))
+        .await
+        .expect("status");
+    let text = browser.text().await;
+    assert!(
+        text.contains("Laporan tidak ditemukan") && !text.contains("Pungutan"),
+        "{text}"
+    );
+    browser.fill("#track-id", &secret_id).await;
+    browser.fill("#track-code", &secret_code).await;
+    browser.click("form[action='/lacak'] button[type=submit]").await;
+    let text = browser.text().await;
+    assert!(text.contains("Pungutan liar di jembatan timbang"), "{text}");
+    browser.stop().await;
+    stack.stop().await.expect("stack stops");
+}
+
 /// The officer console in a real browser: the admin signs in, sees the verification queue
 /// with a duplicate suggestion, verifies one case with a tier and merges the duplicate; the
 /// SKPD's penghubung sees the case in the inbox with its clock, starts work, and a stale form

@@ -57,6 +57,20 @@ impl CaseState {
             CaseState::RejectedNotAuthority => "Bukan Wewenang",
         }
     }
+
+    /// [`CaseState::public_label`] in English.
+    pub fn public_label_en(self) -> &'static str {
+        match self {
+            CaseState::Submitted => "Not yet verified",
+            CaseState::Verified | CaseState::Assigned => "Awaiting follow-up",
+            CaseState::InProgress => "In progress",
+            CaseState::FollowedUp => "Followed up",
+            CaseState::Closed => "Completed",
+            CaseState::OnHold => "On hold",
+            CaseState::Archived => "Archived",
+            CaseState::RejectedNotAuthority => "Not within authority",
+        }
+    }
 }
 
 #[cfg(test)]

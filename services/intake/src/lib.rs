@@ -8,12 +8,14 @@ pub mod grpc;
 pub mod limits;
 pub mod migration;
 pub mod open311;
+pub mod params;
 pub mod reporter_actions;
 pub mod sms;
 pub mod sms_webhook;
 pub mod status_events;
 pub mod submit;
 pub mod vault;
+pub mod web;
 
 use anyhow::Context;
 use lapor_domain::Directory;
@@ -120,6 +122,10 @@ pub async fn run(settings: Settings, listeners: Listeners, shutdown: Cancellatio
         access,
         outbox: core.outbox.clone(),
     });
+    let web = web::router(Arc::new(web::Web {
+        submit: submit.clone(),
+        actions: actions.clone(),
+    }));
     let intake = Arc::new(grpc::IntakeGrpc { submit, actions });
     let service = IntakeServiceServer::from_arc(intake.clone()).max_decoding_message_size(64 * 1024);
     let contacts = ReporterContactsServer::with_interceptor(
@@ -132,7 +138,7 @@ pub async fn run(settings: Settings, listeners: Listeners, shutdown: Cancellatio
     core.serve(
         |mut server| server.add_service(service).add_service(contacts),
         "lapor.intake.v1.IntakeService",
-        api::router(intake).merge(webhook).merge(open311),
+        api::router(intake).merge(webhook).merge(open311).merge(web),
         listeners,
         shutdown,
     )

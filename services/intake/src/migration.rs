@@ -34,6 +34,19 @@ impl MigratorTrait for Migrator {
                 up: "ALTER TABLE complaints ADD COLUMN rated_at timestamptz;",
                 down: "ALTER TABLE complaints DROP COLUMN rated_at;",
             }),
+            Box::new(SqlMigration {
+                name: "m20261128_000007_timeline",
+                // Each state routing reported, for the status page's timeline: states and
+                // times only, nothing the reporter or an officer wrote.
+                up: "CREATE TABLE complaint_timeline (
+                        complaint_id uuid NOT NULL REFERENCES complaints (id),
+                        version      bigint NOT NULL,
+                        state        text NOT NULL,
+                        at           timestamptz NOT NULL,
+                        PRIMARY KEY (complaint_id, version)
+                    );",
+                down: "DROP TABLE complaint_timeline;",
+            }),
         ]
     }
 }

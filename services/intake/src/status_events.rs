@@ -7,7 +7,9 @@ use chrono::Utc;
 use lapor_messaging::envelope::from_timestamp;
 use lapor_messaging::{DeliveryContext, EventHandler, HandlerError};
 use lapor_proto::events::v1::{EventEnvelope, event_envelope::Payload};
-use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, sea_query::Expr};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter, Statement, sea_query::Expr,
+};
 use uuid::Uuid;
 
 pub const QUEUE: &str = "intake.status";
@@ -57,6 +59,22 @@ impl EventHandler for StatusEvents {
         };
         let complaint_id =
             Uuid::parse_str(&event.complaint_id).map_err(|e| HandlerError::Permanent(format!("complaint_id: {e}")))?;
+        // The timeline keeps every state in version order, whatever order the events came in.
+        txn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "INSERT INTO complaint_timeline (complaint_id, version, state, at) \
+             SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM complaints WHERE id = $1) \
+             ON CONFLICT DO NOTHING",
+            [
+                complaint_id.into(),
+                version.into(),
+                state.clone().into(),
+                from_timestamp(event.occurred_at.as_ref())
+                    .unwrap_or_else(Utc::now)
+                    .into(),
+            ],
+        ))
+        .await?;
         let mut update = complaint::Entity::update_many()
             .col_expr(complaint::Column::PublicState, Expr::value(state))
             .col_expr(complaint::Column::CaseVersion, Expr::value(version))

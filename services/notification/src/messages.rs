@@ -506,16 +506,7 @@ fn state_label(state: &str, lang: &str) -> Result<String, Error> {
     };
     Ok(match lang {
         Lang::Id => state.public_label(),
-        Lang::En => match state {
-            CaseState::Submitted => "Not yet verified",
-            CaseState::Verified | CaseState::Assigned => "Awaiting follow-up",
-            CaseState::InProgress => "In progress",
-            CaseState::FollowedUp => "Followed up",
-            CaseState::Closed => "Completed",
-            CaseState::OnHold => "On hold",
-            CaseState::Archived => "Archived",
-            CaseState::RejectedNotAuthority => "Not within authority",
-        },
+        Lang::En => state.public_label_en(),
     }
     .to_owned())
 }

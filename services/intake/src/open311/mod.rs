@@ -11,10 +11,10 @@
 //! response ever carries a reporter's identity.
 
 mod document;
-mod params;
 mod requests;
 mod services;
 
+use crate::params::Params;
 use crate::submit::SubmitService;
 use axum::Router;
 use axum::body::Bytes;
@@ -23,7 +23,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
 use document::{Format, Open311Error};
-use params::Params;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::net::SocketAddr;

@@ -4,9 +4,9 @@
 
 use super::Open311;
 use super::document::{Format, Node, Open311Error};
-use super::params::Params;
 use super::services::{ANONIM, ATTRIBUTES, KABUPATEN, KIND, KINDS, RAHASIA};
 use crate::entity::complaint;
+use crate::params::Params;
 use crate::submit::{GeoPoint, Submission, SubmitError};
 use axum::http::StatusCode;
 use axum::response::Response;

@@ -1,4 +1,4 @@
-//! Form and query parameters, decoded strictly: percent-escapes that do not decode to
+//! Form and query parameters (Open311, the web form), decoded strictly: percent-escapes that do not decode to
 //! UTF-8 are refused by name instead of being replaced (the usual lossy decoding would
 //! store U+FFFD in a complaint), and a parameter given twice is an error unless it is a
 //! multi-value attribute (`attribute[code][]`).
