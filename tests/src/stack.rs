@@ -114,6 +114,7 @@ impl StackConfig {
                 per_ip_per_minute: 10_000,
                 per_contact_per_hour: 10_000,
                 trusted_proxies: Vec::new(),
+                code_attempts_per_hour: 10_000,
             },
             digest: lapor_analytics::digest::DigestSettings {
                 enabled: false,

@@ -2214,7 +2214,7 @@ async fn web_form_and_status_page_in_headless_chromium() {
     assert!(text.contains("Laporan diterima"), "{text}");
     let tracking_id = browser.element("#tracking-id").await.text().await.expect("id");
     let access_code = browser.element("#access-code").await.text().await.expect("code");
-    assert_eq!((tracking_id.len(), access_code.len()), (10, 8));
+    assert_eq!((tracking_id.len(), access_code.len()), (10, 10));
     assert_eq!(stored().await, 1);
 
     // The status page follows routing; the typed HTML is text, not markup.
@@ -2304,15 +2304,19 @@ async fn web_form_and_status_page_in_headless_chromium() {
     browser.click("form[action$='/nilai'] button[type=submit]").await;
     let text = browser.text().await;
     assert!(text.contains("Terima kasih"), "{text}");
-    browser.client.goto(&status_url).await.expect("status");
-    assert!(
-        browser
-            .client
-            .find(fantoccini::Locator::Css("#rate-code"))
-            .await
-            .is_err(),
-        "rated twice?"
-    );
+    // Once routing took the rating, the page offers none.
+    eventually("the rating form gone", WAIT, || {
+        let (client, url) = (browser.client.clone(), status_url.clone());
+        async move {
+            client.goto(&url).await.ok()?;
+            client
+                .find(fantoccini::Locator::Css("#rate-code"))
+                .await
+                .is_err()
+                .then_some(())
+        }
+    })
+    .await;
     eventually("routing has the rating", WAIT, || async {
         let case = stack
             .routing()
@@ -2691,7 +2695,7 @@ async fn reporter_replies_objects_rates_and_answers_with_the_access_code() {
         .expect("json");
     let tracking_id = accepted["tracking_id"].as_str().expect("id").to_owned();
     let code = accepted["access_code"].as_str().expect("access code").to_owned();
-    assert_eq!(code.len(), 8);
+    assert_eq!(code.len(), 10);
     let replayed: Value = submit(road, "reporter-road")
         .await
         .expect("post")
@@ -2870,6 +2874,20 @@ async fn reporter_replies_objects_rates_and_answers_with_the_access_code() {
         .await
         .expect("post");
     assert_eq!(rated.status(), 202);
+    eventually("the rating in analytics", WAIT, || async {
+        let ratings = summary(&stack).await.ratings?;
+        (ratings.count == 1 && ratings.average == Some(4.0)).then_some(())
+    })
+    .await;
+    let case = wait_for_state(&stack, &tracking_id, "followed_up").await;
+    assert!(case.rated);
+    // Once routing took it (intake hears of it from `complaint.rated`), no second rating.
+    let rated_sql =
+        format!("SELECT count(*) FROM complaints WHERE tracking_id = '{tracking_id}' AND rated_at IS NOT NULL");
+    eventually("intake knows of the rating", WAIT, || async {
+        (count(&intake_db, &rated_sql).await == 1).then_some(())
+    })
+    .await;
     refused(
         act("rating", json!({"access_code": code, "stars": 1}), None)
             .await
@@ -2878,13 +2896,6 @@ async fn reporter_replies_objects_rates_and_answers_with_the_access_code() {
         "already_rated",
     )
     .await;
-    eventually("the rating in analytics", WAIT, || async {
-        let ratings = summary(&stack).await.ratings?;
-        (ratings.count == 1 && ratings.average == Some(4.0)).then_some(())
-    })
-    .await;
-    let case = wait_for_state(&stack, &tracking_id, "followed_up").await;
-    assert!(case.rated);
 
     // A held report: the reporter's answer sends it back to verification.
     let other: Value = submit(
@@ -2964,13 +2975,21 @@ async fn reporter_replies_objects_rates_and_answers_with_the_access_code() {
     };
     assert_eq!(status_of(String::new(), None).await.expect("get").status(), 404);
     assert_eq!(
-        status_of("?access_code=22222222".into(), None)
+        status_of(String::new(), Some("2222222222"))
             .await
             .expect("get")
             .status(),
         404
     );
-    let opened: Value = status_of(format!("?access_code={secret_code}"), None)
+    // The code goes in a header only: a URL keeps it in logs.
+    assert_eq!(
+        status_of(format!("?access_code={secret_code}"), None)
+            .await
+            .expect("get")
+            .status(),
+        400
+    );
+    let opened: Value = status_of(String::new(), Some(secret_code))
         .await
         .expect("get")
         .json()
@@ -3183,6 +3202,7 @@ async fn abuse_limits_answer_429_and_resource_exhausted_with_retry_after() {
         per_contact_per_hour: 2,
         // The test client plays the ingress: its X-Forwarded-For is believed.
         trusted_proxies: vec!["127.0.0.1".into()],
+        code_attempts_per_hour: 3,
     };
     let stack = Stack::start(config).await.expect("stack");
     let url = format!("http://127.0.0.1:{}/api/v1/complaints", stack.http_port("intake"));
@@ -3257,6 +3277,50 @@ async fn abuse_limits_answer_429_and_resource_exhausted_with_retry_after() {
         3 + 1 + 2 + 2,
         "nothing over a limit was stored"
     );
+
+    // A rahasia report answers three access-code checks an hour, from any address; then
+    // even the right code waits, so guessing cannot tell a right code from a locked report.
+    let secret: serde_json::Value = http
+        .post(&url)
+        .header("x-forwarded-for", "198.51.100.9")
+        .json(&serde_json::json!({
+            "title": "Pungutan di loket",
+            "body": "Diminta uang tambahan tanpa kuitansi.",
+            "category_code": "lainnya",
+            "kabupaten_code": "6371",
+            "rahasia": true
+        }))
+        .send()
+        .await
+        .expect("http")
+        .json()
+        .await
+        .expect("json");
+    let (secret_id, secret_code) = (
+        secret["tracking_id"].as_str().expect("id").to_owned(),
+        secret["access_code"].as_str().expect("code").to_owned(),
+    );
+    let status_with = |client: &'static str, code: &str| {
+        http.get(format!("{url}/{secret_id}"))
+            .header("x-forwarded-for", client)
+            .header("x-access-code", code)
+            .send()
+    };
+    assert_eq!(
+        status_with("198.51.100.10", "2222222222").await.expect("http").status(),
+        404
+    );
+    assert_eq!(
+        status_with("198.51.100.11", "3333333333").await.expect("http").status(),
+        404
+    );
+    assert_eq!(
+        status_with("198.51.100.12", &secret_code).await.expect("http").status(),
+        200
+    );
+    let locked = status_with("198.51.100.13", &secret_code).await.expect("http");
+    assert_eq!(locked.status(), 429);
+    assert!(locked.headers().contains_key("retry-after"));
     stack.stop().await.expect("stop");
 }
 

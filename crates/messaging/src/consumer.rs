@@ -94,7 +94,8 @@ pub struct ConsumerSpec {
     pub binding_keys: Vec<String>,
     /// Per-consumer prefetch (unacked deliveries in flight).
     pub prefetch: u16,
-    /// Deliveries handled at once by one replica. Each is its own transaction, and any
+    /// Deliveries this consumer has in hand at once (also bounded by the replica's shared
+    /// permits, see `ConsumerRunner::with_permits`). Each is its own transaction, and any
     /// order among them is as normal as the order between replicas (DESIGN §6.2), so a
     /// slow handler (a database round trip) no longer caps a queue at one per round trip.
     pub concurrency: usize,
@@ -128,6 +129,9 @@ impl ConsumerHealth {
 
 pub struct ConsumerRunner {
     spec: ConsumerSpec,
+    /// Deliveries being handled by this replica, across all its consumers: each holds a
+    /// database connection, and the pool is per replica.
+    permits: Arc<tokio::sync::Semaphore>,
     db: DatabaseConnection,
     broker: Broker,
     outbox: Outbox,
@@ -166,6 +170,7 @@ impl ConsumerRunner {
         handler: Arc<dyn EventHandler>,
     ) -> Self {
         Self {
+            permits: Arc::new(tokio::sync::Semaphore::new(spec.concurrency.max(1))),
             spec,
             db,
             broker,
@@ -173,6 +178,12 @@ impl ConsumerRunner {
             handler,
             health: ConsumerHealth::default(),
         }
+    }
+
+    /// Shares `permits` with the replica's other consumers instead of a budget of its own.
+    pub fn with_permits(mut self, permits: Arc<tokio::sync::Semaphore>) -> Self {
+        self.permits = permits;
+        self
     }
 
     pub fn health(&self) -> ConsumerHealth {
@@ -259,6 +270,8 @@ impl ConsumerRunner {
     }
 
     async fn process_measured(&self, channel: &Channel, delivery: Delivery) -> Result<(), SubscriptionError> {
+        // A closed semaphore is never used here; without a permit the delivery still runs.
+        let _permit = self.permits.acquire().await.ok();
         let started = std::time::Instant::now();
         let outcome = self.process(channel, &delivery).await?;
         metrics::counter!("lapor_consumer_messages_total", "queue" => self.spec.queue.clone(), "outcome" => outcome.label()).increment(1);

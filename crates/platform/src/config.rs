@@ -40,8 +40,9 @@ pub struct DatabaseSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct AmqpSettings {
     pub url: String,
-    /// Deliveries each consumer of this replica handles at once (each its own database
-    /// transaction, so keep it below `database.max_connections`).
+    /// Deliveries this replica handles at once, all its consumers together (each is its
+    /// own database transaction, so keep it below `database.max_connections`); one
+    /// consumer alone may use them all.
     #[serde(default = "default_consumer_concurrency")]
     pub consumer_concurrency: usize,
 }

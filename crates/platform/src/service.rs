@@ -21,6 +21,8 @@ pub struct ServiceCore {
     pub outbox: Outbox,
     pub lifecycle: Lifecycle,
     consumers: Vec<ConsumerHealth>,
+    /// Deliveries in hand at once across all of this replica's consumers.
+    consumer_permits: Arc<tokio::sync::Semaphore>,
     consumer_concurrency: usize,
     /// The queues this service consumes, for the depth gauges.
     queues: Vec<String>,
@@ -46,6 +48,7 @@ impl ServiceCore {
             broker,
             outbox,
             lifecycle,
+            consumer_permits: Arc::new(tokio::sync::Semaphore::new(amqp.consumer_concurrency.max(1))),
             consumer_concurrency: amqp.consumer_concurrency,
             consumers: Vec::new(),
             queues: Vec::new(),
@@ -57,7 +60,8 @@ impl ServiceCore {
     pub fn consume(&mut self, mut spec: ConsumerSpec, handler: Arc<dyn EventHandler>) {
         spec.concurrency = self.consumer_concurrency;
         self.queues.push(spec.queue.clone());
-        let runner = ConsumerRunner::new(spec, self.db.clone(), self.broker.clone(), self.outbox.clone(), handler);
+        let runner = ConsumerRunner::new(spec, self.db.clone(), self.broker.clone(), self.outbox.clone(), handler)
+            .with_permits(self.consumer_permits.clone());
         self.consumers.push(runner.health());
         self.lifecycle.spawn(Tier::Front, |stop| runner.run(stop));
     }

@@ -9,8 +9,9 @@ use lapor_domain::tracking_id::ALPHABET;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-/// 30^8 ≈ 6.6e11 codes: with the per-address limits, guessing one is hopeless.
-pub const LENGTH: usize = 8;
+/// 30^10 ≈ 5.9e14 codes, and every report answers a limited number of code checks an
+/// hour (`limits.code_attempts_per_hour`) from all addresses together.
+pub const LENGTH: usize = 10;
 
 pub struct AccessCodes {
     key: [u8; 32],
@@ -35,6 +36,18 @@ impl AccessCodes {
                 ALPHABET[digit] as char
             })
             .collect()
+    }
+
+    /// Checks a presented code, counting the attempt against the report first.
+    pub fn check(
+        &self,
+        limits: &crate::limits::Limits,
+        complaint_id: Uuid,
+        tracking_id: &str,
+        presented: &str,
+    ) -> Result<bool, crate::limits::Limited> {
+        limits.check_code_attempt(tracking_id)?;
+        Ok(self.verify(complaint_id, presented))
     }
 
     /// What people type is forgiven (case, spaces, dashes); the comparison runs on digests,

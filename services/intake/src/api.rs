@@ -142,12 +142,11 @@ pub struct ActionAccepted {
     pub replayed: bool,
 }
 
+/// The status takes no query parameters: a rahasia report's access code travels in the
+/// `X-Access-Code` header, never in a URL that proxies and browsers keep.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct StatusQuery {
-    #[serde(default)]
-    access_code: String,
-}
+struct StatusQuery {}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PublicStatus {
@@ -275,6 +274,7 @@ impl From<ActionError> for ApiFailure {
             ),
             ActionError::NotNow(_) => failure(StatusCode::CONFLICT, "not_allowed_now", message, None),
             ActionError::AlreadyRated => failure(StatusCode::CONFLICT, "already_rated", message, None),
+            ActionError::Limited(limited) => too_many(&limited),
             ActionError::Db(_) => {
                 tracing::error!(%error, "reporter action failed");
                 failure(
@@ -381,13 +381,13 @@ async fn submit_complaint(
 }
 
 /// The public status of a complaint by its tracking id; a rahasia report's needs its
-/// access code (`?access_code=` or the `X-Access-Code` header), else it is not found.
+/// access code in the `X-Access-Code` header, else it is not found.
 #[utoipa::path(
     get,
     path = "/api/v1/complaints/{tracking_id}",
     params(
         ("tracking_id" = String, Path, description = "The 10-character tracking id"),
-        ("access_code" = Option<String>, Query, description = "The reporter's access code (rahasia reports)"),
+        ("X-Access-Code" = Option<String>, Header, description = "The reporter's access code (rahasia reports)"),
     ),
     responses(
         (status = 200, description = "Found", body = PublicStatus),
@@ -401,7 +401,7 @@ async fn complaint_status(
     headers: HeaderMap,
     query: Result<Query<StatusQuery>, QueryRejection>,
 ) -> Result<Json<PublicStatus>, ApiFailure> {
-    let Query(query) = query.map_err(|rejection| {
+    query.map_err(|rejection| {
         failure(
             StatusCode::BAD_REQUEST,
             "invalid_query",
@@ -409,10 +409,11 @@ async fn complaint_status(
             Some("query"),
         )
     })?;
-    let access_code = match headers.get("x-access-code").and_then(|v| v.to_str().ok()) {
-        Some(code) => code.to_owned(),
-        None => query.access_code,
-    };
+    let access_code = headers
+        .get("x-access-code")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
     let status = grpc
         .get_complaint_status(tonic::Request::new(GetComplaintStatusRequest {
             tracking_id,

@@ -113,8 +113,18 @@ impl IntakeService for IntakeGrpc {
             .map_err(|e| Status::unavailable(format!("database: {e}")))?
             .ok_or_else(not_found)?;
         // A rahasia report answers only its reporter; to anyone else it does not exist.
-        if found.rahasia && !self.submit.access.verify(found.id, &request.access_code) {
-            return Err(not_found());
+        if found.rahasia {
+            if request.access_code.trim().is_empty() {
+                return Err(not_found());
+            }
+            let submit = &self.submit;
+            let right = submit
+                .access
+                .check(&submit.limits, found.id, &found.tracking_id, &request.access_code)
+                .map_err(|limited| resource_exhausted(&limited))?;
+            if !right {
+                return Err(not_found());
+            }
         }
         Ok(Response::new(ComplaintStatus {
             tracking_id: found.tracking_id,

@@ -120,6 +120,7 @@ pub async fn run(settings: Settings, listeners: Listeners, shutdown: Cancellatio
     let actions = Arc::new(reporter_actions::ReporterActions {
         db: core.db.clone(),
         access,
+        limits: submit.limits.clone(),
         outbox: core.outbox.clone(),
     });
     let web = web::router(Arc::new(web::Web {

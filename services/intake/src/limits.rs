@@ -25,6 +25,14 @@ pub struct LimitSettings {
     /// Networks of the load balancers / ingress whose `X-Forwarded-For` is believed.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+    /// Access-code checks per report per hour, right or wrong, whoever asks: bounds
+    /// guessing a code from many addresses; 0 switches the limit off.
+    #[serde(default = "default_code_attempts")]
+    pub code_attempts_per_hour: u32,
+}
+
+fn default_code_attempts() -> u32 {
+    20
 }
 
 /// Over a limit: which one, and how long until the next submission is allowed.
@@ -45,7 +53,7 @@ impl std::fmt::Display for Limited {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "too many submissions from this {}; retry in {} s",
+            "too many requests {}; retry in {} s",
             self.what,
             self.retry_after_seconds()
         )
@@ -55,6 +63,7 @@ impl std::fmt::Display for Limited {
 pub struct Limits {
     per_ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
     per_contact: Option<DefaultKeyedRateLimiter<String>>,
+    per_code: Option<DefaultKeyedRateLimiter<String>>,
     trusted: Vec<IpNet>,
     clock: DefaultClock,
 }
@@ -74,6 +83,8 @@ impl Limits {
             per_ip: NonZeroU32::new(settings.per_ip_per_minute)
                 .map(|n| DefaultKeyedRateLimiter::keyed(Quota::per_minute(n))),
             per_contact: NonZeroU32::new(settings.per_contact_per_hour)
+                .map(|n| DefaultKeyedRateLimiter::keyed(Quota::per_hour(n))),
+            per_code: NonZeroU32::new(settings.code_attempts_per_hour)
                 .map(|n| DefaultKeyedRateLimiter::keyed(Quota::per_hour(n))),
             trusted,
             clock: DefaultClock::default(),
@@ -104,7 +115,7 @@ impl Limits {
     pub fn check_ip(&self, ip: IpAddr) -> Result<(), Limited> {
         let Some(limiter) = &self.per_ip else { return Ok(()) };
         limiter.check_key(&ip).map_err(|not_until| Limited {
-            what: "address",
+            what: "from this address",
             retry_after: not_until.wait_time_from(self.clock.now()),
         })
     }
@@ -115,7 +126,19 @@ impl Limits {
             return Ok(());
         };
         limiter.check_key(&contact.to_lowercase()).map_err(|not_until| Limited {
-            what: "phone or e-mail",
+            what: "from this phone or e-mail",
+            retry_after: not_until.wait_time_from(self.clock.now()),
+        })
+    }
+
+    /// Counts one access-code check for the report, before the code is compared: a locked
+    /// report answers every attempt the same way, so a right guess cannot be told apart.
+    pub fn check_code_attempt(&self, tracking_id: &str) -> Result<(), Limited> {
+        let Some(limiter) = &self.per_code else {
+            return Ok(());
+        };
+        limiter.check_key(&tracking_id.to_owned()).map_err(|not_until| Limited {
+            what: "for this report's access code",
             retry_after: not_until.wait_time_from(self.clock.now()),
         })
     }
@@ -126,6 +149,9 @@ impl Limits {
             limiter.retain_recent();
         }
         if let Some(limiter) = &self.per_contact {
+            limiter.retain_recent();
+        }
+        if let Some(limiter) = &self.per_code {
             limiter.retain_recent();
         }
     }
@@ -140,6 +166,7 @@ mod tests {
             per_ip_per_minute: per_ip,
             per_contact_per_hour: per_contact,
             trusted_proxies: trusted.iter().map(|s| s.to_string()).collect(),
+            code_attempts_per_hour: 3,
         })
         .expect("valid")
     }
@@ -154,10 +181,27 @@ mod tests {
         assert!(l.check_ip(ip("203.0.113.7")).is_ok());
         assert!(l.check_ip(ip("203.0.113.7")).is_ok());
         let limited = l.check_ip(ip("203.0.113.7")).expect_err("third in a minute");
-        assert_eq!(limited.what, "address");
+        assert_eq!(
+            limited.to_string(),
+            format!(
+                "too many requests from this address; retry in {} s",
+                limited.retry_after_seconds()
+            )
+        );
         assert!((1..=60).contains(&limited.retry_after_seconds()), "{limited:?}");
         assert!(l.check_ip(ip("203.0.113.8")).is_ok(), "another address");
         assert!(l.check_contact("+6281200000001").is_ok(), "contact limit off");
+    }
+
+    #[test]
+    fn access_code_checks_are_counted_per_report() {
+        let l = limits(0, 0, &[]);
+        for _ in 0..3 {
+            assert!(l.check_code_attempt("AB3DEF7H9K").is_ok());
+        }
+        let locked = l.check_code_attempt("AB3DEF7H9K").expect_err("fourth in an hour");
+        assert!(locked.to_string().contains("access code"), "{locked}");
+        assert!(l.check_code_attempt("ZZ3DEF7H9K").is_ok(), "another report");
     }
 
     #[test]
@@ -190,6 +234,7 @@ mod tests {
                 per_ip_per_minute: 1,
                 per_contact_per_hour: 1,
                 trusted_proxies: vec!["not-a-net".into()],
+                code_attempts_per_hour: 1,
             })
             .is_err()
         );

@@ -39,7 +39,7 @@ impl MigratorTrait for Migrator {
                 // Each state routing reported, for the status page's timeline: states and
                 // times only, nothing the reporter or an officer wrote.
                 up: "CREATE TABLE complaint_timeline (
-                        complaint_id uuid NOT NULL REFERENCES complaints (id),
+                        complaint_id uuid NOT NULL REFERENCES complaints (id) ON DELETE CASCADE,
                         version      bigint NOT NULL,
                         state        text NOT NULL,
                         at           timestamptz NOT NULL,

@@ -12,7 +12,6 @@ use lapor_domain::submission::{BODY_MAX_CHARS, FieldError, check_text};
 use lapor_domain::{CaseState, tracking_id};
 use lapor_messaging::{Outbox, OutgoingEvent, new_envelope};
 use lapor_proto::events::v1::{ReporterActed, event_envelope::Payload};
-use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, SqlErr, TransactionTrait};
 use std::sync::Arc;
 use uuid::Uuid;
@@ -49,6 +48,8 @@ pub enum ActionError {
     NotNow(String),
     #[error("this complaint has been rated already")]
     AlreadyRated,
+    #[error("{0}")]
+    Limited(crate::limits::Limited),
     #[error("database: {0}")]
     Db(#[from] DbErr),
 }
@@ -61,6 +62,7 @@ pub struct Acted {
 pub struct ReporterActions {
     pub db: DatabaseConnection,
     pub access: Arc<AccessCodes>,
+    pub limits: Arc<crate::limits::Limits>,
     pub outbox: Outbox,
 }
 
@@ -104,7 +106,11 @@ impl ReporterActions {
             .one(&self.db)
             .await?
             .ok_or_else(|| ActionError::NotFound(id.clone()))?;
-        if !self.access.verify(model.id, access_code) {
+        let right = self
+            .access
+            .check(&self.limits, model.id, &model.tracking_id, access_code)
+            .map_err(ActionError::Limited)?;
+        if !right {
             return Err(ActionError::WrongCode);
         }
         let (text, stars) = match &action {
@@ -140,19 +146,6 @@ impl ReporterActions {
             envelope.event_id = event_id.to_string();
         }
         let txn = self.db.begin().await?;
-        if let ReporterAction::Rate(_) = action {
-            // Once: two ratings racing each other leave one.
-            let rated = complaint::Entity::update_many()
-                .col_expr(complaint::Column::RatedAt, Expr::value(Utc::now()))
-                .filter(complaint::Column::Id.eq(model.id))
-                .filter(complaint::Column::RatedAt.is_null())
-                .exec(&txn)
-                .await?;
-            if rated.rows_affected == 0 {
-                txn.rollback().await?;
-                return Err(ActionError::AlreadyRated);
-            }
-        }
         let recorded = self.outbox.enqueue(&txn, &OutgoingEvent::new(envelope, None)).await;
         match recorded {
             Ok(()) => txn.commit().await?,

@@ -40,13 +40,14 @@ impl EventHandler for StatusEvents {
     ) -> Result<(), HandlerError> {
         // A CaseUpdated also carries the admin's corrections: the category and the
         // privacy flags, so a report marked rahasia later leaves the public lists too.
-        let (state, version, skpd_name, expected_at, corrected) = match &event.payload {
+        let (state, version, skpd_name, expected_at, corrected, privacy) = match &event.payload {
             Some(Payload::ComplaintAssigned(assigned)) => (
                 lapor_domain::CaseState::Assigned.as_str().to_owned(),
                 assigned.version,
                 Some(assigned.skpd_name.clone()),
                 from_timestamp(assigned.sla_due_at.as_ref()),
                 None,
+                (false, assigned.rahasia),
             ),
             Some(Payload::CaseUpdated(update)) => (
                 update.state.clone(),
@@ -54,11 +55,32 @@ impl EventHandler for StatusEvents {
                 None,
                 from_timestamp(update.sla_due_at.as_ref()),
                 Some(update),
+                (update.anonim, update.rahasia),
             ),
             _ => return Ok(()),
         };
         let complaint_id =
             Uuid::parse_str(&event.complaint_id).map_err(|e| HandlerError::Permanent(format!("complaint_id: {e}")))?;
+        // Privacy only ever tightens (the workflow never clears a flag), so it is applied
+        // whatever the event's version: an older `details_edited` arriving after a newer
+        // event must still hide the report.
+        if privacy.0 || privacy.1 {
+            txn.execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "UPDATE complaints SET anonim = anonim OR $2, rahasia = rahasia OR $3 WHERE id = $1",
+                [complaint_id.into(), privacy.0.into(), privacy.1.into()],
+            ))
+            .await?;
+        }
+        // The rating counts once routing took it; until then the reporter may try again.
+        if event.event_type == "complaint.rated" {
+            txn.execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "UPDATE complaints SET rated_at = coalesce(rated_at, now()) WHERE id = $1",
+                [complaint_id.into()],
+            ))
+            .await?;
+        }
         // The timeline keeps every state in version order, whatever order the events came in.
         txn.execute_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
@@ -84,13 +106,10 @@ impl EventHandler for StatusEvents {
             update = update.col_expr(complaint::Column::SkpdName, Expr::value(name));
         }
         if let Some(corrected) = corrected.filter(|c| !c.category_code.is_empty()) {
-            update = update
-                .col_expr(
-                    complaint::Column::CategoryCode,
-                    Expr::value(corrected.category_code.clone()),
-                )
-                .col_expr(complaint::Column::Anonim, Expr::value(corrected.anonim))
-                .col_expr(complaint::Column::Rahasia, Expr::value(corrected.rahasia));
+            update = update.col_expr(
+                complaint::Column::CategoryCode,
+                Expr::value(corrected.category_code.clone()),
+            );
         }
         update
             .filter(complaint::Column::Id.eq(complaint_id))

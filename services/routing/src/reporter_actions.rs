@@ -62,7 +62,12 @@ impl EventHandler for ReporterActions {
             // The submission has not reached routing yet: later, it will have.
             return Err(HandlerError::Transient("no case for this complaint yet".into()));
         };
-        let before = case_store::to_workflow(&model);
+        let mut before = case_store::to_workflow(&model);
+        // Reports submitted without any identity before intake named their reporter
+        // `anonymous:<complaint id>` carry an empty reference here: the same person.
+        if before.reporter_ref.is_empty() && acted.reporter_ref == format!("anonymous:{complaint_id}") {
+            before.reporter_ref = acted.reporter_ref.clone();
+        }
         let now = db_now(txn).await?;
         let context = Context {
             reply_window_open: reply_window_open(&model, now),

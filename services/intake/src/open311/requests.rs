@@ -411,6 +411,12 @@ pub async fn create(
     format: Format,
 ) -> Result<Response, Open311Error> {
     let bad = |message: String| Open311Error::bad_request(message, format);
+    // Counted before the key is looked at, so keys cannot be guessed at speed either.
+    open311
+        .submit
+        .limits
+        .check_ip(client.ip)
+        .map_err(|l| too_many(&l, format))?;
     match params.get("api_key") {
         None => {
             return Err(Open311Error::new(
@@ -426,7 +432,6 @@ pub async fn create(
     }
     open311.check_jurisdiction(params, format)?;
     let submit = &open311.submit;
-    submit.limits.check_ip(client.ip).map_err(|l| too_many(&l, format))?;
     let directory = &submit.directory;
     let code = params
         .get("service_code")
@@ -490,11 +495,11 @@ pub async fn create(
         Err(SubmitError::Limited(limited)) => return Err(too_many(&limited, format)),
         Err(error @ (SubmitError::Vault(_) | SubmitError::Db(_))) => return Err(unavailable(error, format)),
     };
-    // The access code goes to the reporter's own client only, here and nowhere else.
+    // No access code here: GeoReport has no private field for it, and clients may show
+    // `service_notice` publicly.
     let notice = format!(
-        "Laporan diterima dengan nomor {}. Simpan nomor ini dan kode akses {} untuk memantau, \
-         membalas dan menilai tindak lanjutnya.",
-        accepted.tracking_id, accepted.access_code
+        "Laporan diterima dengan nomor {}. Simpan nomor ini untuk memantau tindak lanjutnya.",
+        accepted.tracking_id
     );
     let node = Node::List(
         "request",

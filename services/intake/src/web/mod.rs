@@ -285,7 +285,15 @@ async fn status(web: &Web, lang: Lang, raw_id: &str, code: &str) -> Response {
         .one(db)
         .await;
     let model = match found {
-        Ok(Some(model)) if !model.rahasia || web.submit.access.verify(model.id, code) => model,
+        Ok(Some(model)) if !model.rahasia => model,
+        Ok(Some(model)) if !code.is_empty() => {
+            let submit = &web.submit;
+            match submit.access.check(&submit.limits, model.id, &model.tracking_id, code) {
+                Ok(true) => model,
+                Ok(false) => return not_found(),
+                Err(limited) => return too_many(lang, &limited),
+            }
+        }
         Ok(_) => return not_found(),
         Err(error) => return unavailable(lang, error),
     };
@@ -332,9 +340,17 @@ async fn timeline(
             [complaint_id.into()],
         ))
         .await?;
-    rows.iter()
-        .map(|row| Ok((row.try_get("", "at")?, row.try_get("", "state")?)))
-        .collect()
+    let mut steps: Vec<(chrono::DateTime<Utc>, String)> = Vec::new();
+    for row in &rows {
+        let state: String = row.try_get("", "state")?;
+        // A change that kept the state (an edit, a rating) is no step for the reporter, and
+        // the page shows the submission itself first.
+        let previous = steps.last().map_or("submitted", |(_, s)| s.as_str());
+        if state != previous {
+            steps.push((row.try_get("", "at")?, state));
+        }
+    }
+    Ok(steps)
 }
 
 fn unavailable(lang: Lang, error: impl std::fmt::Display) -> Response {
@@ -378,6 +394,7 @@ async fn act(
                 ActionError::WrongCode => StatusCode::FORBIDDEN,
                 ActionError::Invalid(_) => StatusCode::BAD_REQUEST,
                 ActionError::NotNow(_) | ActionError::AlreadyRated => StatusCode::CONFLICT,
+                ActionError::Limited(limited) => return too_many(lang, limited),
                 ActionError::Db(_) => return unavailable(lang, error),
             };
             page(
