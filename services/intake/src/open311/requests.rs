@@ -8,6 +8,7 @@ use super::services::{ANONIM, ATTRIBUTES, KABUPATEN, KIND, KINDS, RAHASIA};
 use crate::entity::complaint;
 use crate::params::Params;
 use crate::submit::{GeoPoint, Submission, SubmitError};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, FixedOffset, TimeDelta, Utc};
@@ -16,6 +17,7 @@ use lapor_domain::{CaseState, Directory, tracking_id};
 use lapor_proto::events::v1::{Channel, ComplaintKind};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// The spec's default and largest window for `GET requests`.
 const MAX_WINDOW_DAYS: i64 = 90;
@@ -206,8 +208,14 @@ pub async fn list(open311: &Open311, params: &Params, format: Format) -> Result<
 }
 
 /// A public request by tracking id; a rahasia one is not found, like one never issued.
-async fn find_public(open311: &Open311, resource: &str) -> Result<(complaint::Model, Format), Open311Error> {
+/// `resource` is `<id>.<format>`; `query` may name the jurisdiction.
+async fn find_public(
+    open311: &Open311,
+    resource: &str,
+    query: Option<String>,
+) -> Result<(complaint::Model, Format), Open311Error> {
     let (raw, format) = super::format_of(resource)?;
+    open311.check_jurisdiction(&super::query(query, format)?, format)?;
     let not_found = || Open311Error::not_found(format!("no public service request {raw:?}"), format);
     let id = tracking_id::normalize(raw).ok_or_else(not_found)?;
     let model = complaint::Entity::find()
@@ -221,13 +229,11 @@ async fn find_public(open311: &Open311, resource: &str) -> Result<(complaint::Mo
 }
 
 pub async fn one(
-    axum::extract::State(open311): axum::extract::State<std::sync::Arc<Open311>>,
-    axum::extract::Path(resource): axum::extract::Path<String>,
-    axum::extract::RawQuery(raw): axum::extract::RawQuery,
+    State(open311): State<Arc<Open311>>,
+    Path(resource): Path<String>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, Open311Error> {
-    let format = super::format_of(&resource)?.1;
-    open311.check_jurisdiction(&super::query(raw, format)?, format)?;
-    let (model, format) = find_public(&open311, &resource).await?;
+    let (model, format) = find_public(&open311, &resource, raw).await?;
     let records = vec![record(&model, &open311.submit.directory)];
     Ok(Node::List("request", records).respond(StatusCode::OK, "service_requests", format))
 }
@@ -235,13 +241,11 @@ pub async fn one(
 /// Requests are accepted at once (the service type is `realtime`), so a token is simply
 /// the request's id; the endpoint answers for any public request.
 pub async fn token(
-    axum::extract::State(open311): axum::extract::State<std::sync::Arc<Open311>>,
-    axum::extract::Path(resource): axum::extract::Path<String>,
-    axum::extract::RawQuery(raw): axum::extract::RawQuery,
+    State(open311): State<Arc<Open311>>,
+    Path(resource): Path<String>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, Open311Error> {
-    let format = super::format_of(&resource)?.1;
-    open311.check_jurisdiction(&super::query(raw, format)?, format)?;
-    let (model, format) = find_public(&open311, &resource).await?;
+    let (model, format) = find_public(&open311, &resource, raw).await?;
     let node = Node::List(
         "request",
         vec![Node::Object(vec![
