@@ -103,6 +103,8 @@ pub struct StackConfig {
     pub limits: lapor_intake::limits::LimitSettings,
     /// Analytics' leadership digests; off by default so other suites' mailboxes stay quiet.
     pub digest: lapor_analytics::digest::DigestSettings,
+    /// Most bytes of attachments per submission (10 MiB, as deployed, by default).
+    pub attachment_bytes: usize,
 }
 
 impl StackConfig {
@@ -122,6 +124,7 @@ impl StackConfig {
                 poll_seconds: 60,
                 dashboard_url: String::new(),
             },
+            attachment_bytes: 10 * 1024 * 1024,
         }
     }
 }
@@ -141,8 +144,11 @@ pub struct Stack {
     pub smsc: lapor_smpp::sim::Smsc,
     limits: lapor_intake::limits::LimitSettings,
     digest: lapor_analytics::digest::DigestSettings,
+    attachment_bytes: usize,
     running: HashMap<&'static str, Running>,
     _maildir: tempdir::TempDirGuard,
+    /// Intake's attachment store (a local directory, as `make run` uses).
+    attachments: tempdir::TempDirGuard,
     vhost_guard: rabbit::VhostGuard,
 }
 
@@ -206,6 +212,7 @@ impl Stack {
         rabbit::create_vhost(&vhost).await?;
         let vhost_guard = rabbit::VhostGuard::new(&vhost);
         let maildir = std::env::temp_dir().join(format!("{prefix}_mail"));
+        let attachments = std::env::temp_dir().join(format!("{prefix}_attachments"));
         let smtp = SmtpSink::start(maildir.clone()).await?;
         let smsc = lapor_smpp::sim::Smsc::start("127.0.0.1:0", smsc_config()).await?;
         let mut stack = Stack {
@@ -216,17 +223,35 @@ impl Stack {
             running: HashMap::new(),
             limits: config.limits.clone(),
             digest: config.digest.clone(),
+            attachment_bytes: config.attachment_bytes,
             _maildir: tempdir::TempDirGuard(maildir),
+            attachments: tempdir::TempDirGuard(attachments),
             vhost_guard,
         };
         // One at a time, routing before notification: both declare the SKPD queues, and
         // RabbitMQ 3.10 has been seen to wedge when the same quorum queues are created from
-        // two connections at once.
-        for service in ["routing", "intake", "notification", "analytics"] {
+        // two connections at once. Intake first: routing and notification call it.
+        for service in ["intake", "routing", "notification", "analytics"] {
             stack.start_service(service, config.max_connections).await?;
             stack.wait_ready(Duration::from_secs(60)).await?;
         }
         Ok(stack)
+    }
+
+    /// Intake's internal RPCs. Intake starts first, so its port is known here.
+    fn intake_peer(&self) -> lapor_platform::config::InternalPeerSettings {
+        lapor_platform::config::InternalPeerSettings {
+            url: format!(
+                "http://127.0.0.1:{}",
+                self.running.get("intake").map(|r| r.grpc_port).unwrap_or(0)
+            ),
+            service_token: TEST_SERVICE_TOKEN.into(),
+        }
+    }
+
+    /// Where intake keeps attachments in this stack.
+    pub fn attachments_dir(&self) -> &std::path::Path {
+        &self.attachments.0
     }
 
     fn database(&self, service: &str, max_connections: u32) -> DatabaseSettings {
@@ -269,6 +294,12 @@ impl Stack {
                         service_token: TEST_SERVICE_TOKEN.into(),
                     },
                     limits: self.limits.clone(),
+                    attachments: lapor_intake::attachments::AttachmentSettings {
+                        store: self.attachments.0.display().to_string(),
+                        options: Default::default(),
+                        max_files: 5,
+                        max_total_bytes: self.attachment_bytes,
+                    },
                     // The 1708 short code, bound as a receiver to the simulator.
                     sms: lapor_intake::sms::SmsSettings {
                         enabled: true,
@@ -304,6 +335,7 @@ impl Stack {
                     escalation: lapor_routing::EscalationSettings {
                         ladder: lapor_domain::sla::Ladder::default().steps().to_vec(),
                     },
+                    intake: self.intake_peer(),
                 };
                 tokio::spawn(lapor_routing::run(settings, listeners, token))
             }
@@ -347,14 +379,7 @@ impl Stack {
                     console: lapor_notification::ConsoleSettings {
                         url: "http://127.0.0.1:8081".into(),
                     },
-                    // Intake starts before notification, so its port is known here.
-                    intake: lapor_notification::contacts::IntakeSettings {
-                        url: format!(
-                            "http://127.0.0.1:{}",
-                            self.running.get("intake").map(|r| r.grpc_port).unwrap_or(0)
-                        ),
-                        service_token: TEST_SERVICE_TOKEN.into(),
-                    },
+                    intake: self.intake_peer(),
                     reporters: lapor_notification::ReporterSettings {
                         status_url: "http://127.0.0.1:8080/status".into(),
                     },

@@ -10,16 +10,18 @@ use lapor_proto::analytics::v1::GetSummaryRequest;
 use lapor_proto::analytics::v1::analytics_service_client::AnalyticsServiceClient;
 use lapor_proto::events::v1::{Channel, ComplaintKind};
 use lapor_proto::intake::v1::intake_service_client::IntakeServiceClient;
-use lapor_proto::intake::v1::{ComplaintStatus, GetComplaintStatusRequest, Reporter, SubmitComplaintRequest};
+use lapor_proto::intake::v1::{
+    AttachmentUpload, ComplaintStatus, GetComplaintStatusRequest, Reporter, SubmitComplaintRequest,
+};
 use lapor_proto::routing::v1::policy_service_client::PolicyServiceClient;
 use lapor_proto::routing::v1::routing_service_client::RoutingServiceClient;
 use lapor_proto::routing::v1::{
     AddHolidayRequest, ArchiveCaseRequest, CalendarChange, CalendarPolicy, CaseRef, ClearSlaRuleRequest,
     CloseCaseRequest, ComplexityTier, Deadline, DisposeToSubUnitRequest, GetCalendarPolicyRequest, GetCaseRequest,
     GetSlaPolicyRequest, HoldCaseRequest, Holiday, ListAuditLogRequest, ListHolidaysRequest, ListInboxRequest,
-    ListVerificationQueueRequest, MarkNotAuthorityRequest, MergeCaseRequest, PostFollowUpRequest, RedisposeCaseRequest,
-    RemoveHolidayRequest, ReturnToAdminRequest, SetCalendarPolicyRequest, SetSkpdCalendarRequest, SlaPolicy, SlaRule,
-    StartProgressRequest, SuggestDuplicatesRequest, VerifyCaseRequest,
+    ListVerificationQueueRequest, MarkNotAuthorityRequest, MergeCaseRequest, PostFollowUpRequest,
+    ReadAttachmentRequest, RedisposeCaseRequest, RemoveHolidayRequest, ReturnToAdminRequest, SetCalendarPolicyRequest,
+    SetSkpdCalendarRequest, SlaPolicy, SlaRule, StartProgressRequest, SuggestDuplicatesRequest, VerifyCaseRequest,
 };
 use serde_json::json;
 
@@ -96,6 +98,9 @@ enum Command {
         /// Makes retries safe: the same key returns the same tracking id.
         #[arg(long, default_value = "")]
         idempotency_key: String,
+        /// A photo (JPEG, PNG, WebP, GIF) or PDF to attach; repeat for more (5, 10 MiB in all).
+        #[arg(long = "attach")]
+        attachments: Vec<std::path::PathBuf>,
     },
     /// Public status of a complaint and its case in routing.
     Status {
@@ -145,6 +150,14 @@ enum Command {
     },
     /// A case as officers see it, with the actions open to you.
     Case { tracking_id: String },
+    /// Save a file the reporter attached to a case (ids are listed by `case`).
+    Attachment {
+        tracking_id: String,
+        attachment_id: String,
+        /// Where to write it; `-` for standard output.
+        #[arg(long, short)]
+        out: std::path::PathBuf,
+    },
     /// Every action taken on a case.
     Audit { tracking_id: String },
     /// Admin: likely duplicates of a case (same category and place, similar text, 30 days).
@@ -377,7 +390,9 @@ fn print_case(case: &lapor_proto::routing::v1::Case, json_output: bool) {
                    "rahasia": case.rahasia, "follow_up": case.follow_up, "available_actions": case.available_actions,
                    "sla_stage": case.sla_stage, "sla_due_at": case.sla_due_at.as_ref().map(|t| time(Some(t))),
                    "complexity_tier": case.complexity_tier,
-                   "deadlines": case.deadlines.iter().map(deadline_json).collect::<Vec<_>>()})
+                   "deadlines": case.deadlines.iter().map(deadline_json).collect::<Vec<_>>(),
+                   "attachments": case.attachments.iter().map(|a| json!({"id": a.id, "filename": a.filename,
+                        "content_type": a.content_type, "size_bytes": a.size_bytes})).collect::<Vec<_>>()})
         );
         return;
     }
@@ -407,6 +422,13 @@ fn print_case(case: &lapor_proto::routing::v1::Case, json_output: bool) {
     }
     if !case.complexity_tier.is_empty() {
         t.add_row(vec!["complexity tier", &case.complexity_tier]);
+    }
+    for file in &case.attachments {
+        let described = format!(
+            "{} ({}, {} bytes) id {}",
+            file.filename, file.content_type, file.size_bytes, file.id
+        );
+        t.add_row(vec!["attachment", &described]);
     }
     t.add_row(vec!["you may", &case.available_actions.join(", ")]);
     println!("{t}");
@@ -564,6 +586,43 @@ async fn main() -> anyhow::Result<()> {
                 .map_err(status_error)?
                 .into_inner();
             print_case(&case, cli.json);
+        }
+        Command::Attachment {
+            tracking_id,
+            attachment_id,
+            out,
+        } => {
+            let mut client = RoutingServiceClient::new(connect(&cli.routing).await?);
+            let mut chunks = client
+                .read_attachment(authorized(
+                    ReadAttachmentRequest {
+                        tracking_id,
+                        attachment_id,
+                    },
+                    &token,
+                )?)
+                .await
+                .map_err(status_error)?
+                .into_inner();
+            let mut data = Vec::new();
+            let mut described = None;
+            while let Some(chunk) = chunks.message().await.map_err(status_error)? {
+                if described.is_none() {
+                    described = Some((chunk.filename.clone(), chunk.content_type.clone(), chunk.size_bytes));
+                }
+                data.extend_from_slice(&chunk.data);
+            }
+            let (filename, content_type, size) = described.unwrap_or_default();
+            if data.len() as i64 != size {
+                anyhow::bail!("the attachment arrived incomplete: {} of {size} bytes", data.len());
+            }
+            if out.as_os_str() == "-" {
+                use std::io::Write;
+                std::io::stdout().write_all(&data)?;
+            } else {
+                std::fs::write(&out, &data).with_context(|| format!("cannot write {}", out.display()))?;
+                eprintln!("{filename} ({content_type}, {size} bytes) saved to {}", out.display());
+            }
         }
         Command::Audit { tracking_id } => {
             let mut client = RoutingServiceClient::new(connect(&cli.routing).await?);
@@ -860,7 +919,19 @@ async fn main() -> anyhow::Result<()> {
             anonim,
             rahasia,
             idempotency_key,
+            attachments,
         } => {
+            let attachments = attachments
+                .iter()
+                .map(|path| {
+                    let data = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+                    let filename = path
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    Ok(AttachmentUpload { filename, data })
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
             let mut client = IntakeServiceClient::new(connect(&cli.intake).await?);
             let response = client
                 .submit_complaint(SubmitComplaintRequest {
@@ -880,6 +951,7 @@ async fn main() -> anyhow::Result<()> {
                     }),
                     idempotency_key,
                     channel: Channel::Grpc as i32,
+                    attachments,
                 })
                 .await
                 .map_err(status_error)?

@@ -106,6 +106,15 @@ pub fn check_nik(input: &str) -> Result<String, String> {
     Ok(nik)
 }
 
+/// What a reporter may attach, by the type its content shows: photos and PDFs.
+pub const ATTACHMENT_TYPES: &[&str] = &["image/jpeg", "image/png", "image/webp", "image/gif", "application/pdf"];
+
+/// Unicode bidi embeddings, overrides and isolates: they can make text shown to officers
+/// read differently from what it is (`foto<U+202E>gpj.exe`).
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 /// Rejects control characters other than line breaks and tabs (when `multiline`), and
 /// Unicode bidi overrides that could disguise text shown to officers.
 pub fn check_text(
@@ -128,7 +137,7 @@ pub fn check_text(
     }
     let forbidden = trimmed.chars().find(|&c| {
         let allowed_whitespace = multiline && matches!(c, '\n' | '\r' | '\t');
-        (c.is_control() && !allowed_whitespace) || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+        (c.is_control() && !allowed_whitespace) || is_bidi_control(c)
     });
     if let Some(c) = forbidden {
         return Err(FieldError::new(

@@ -839,7 +839,7 @@ fn check_text(field: &'static str, value: &str, max_chars: usize, multiline: boo
     }
     let forbidden_char = trimmed.chars().find(|&c| {
         let allowed_whitespace = multiline && matches!(c, '\n' | '\r' | '\t');
-        (c.is_control() && !allowed_whitespace) || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+        (c.is_control() && !allowed_whitespace) || crate::submission::is_bidi_control(c)
     });
     if let Some(c) = forbidden_char {
         return Err(invalid(

@@ -61,3 +61,29 @@ pub struct SeedSettings {
     /// Directory with the reference data files (`deploy/seed`).
     pub dir: PathBuf,
 }
+
+/// Where another service's internal RPCs are served and the secret they take
+/// (`x-lapor-service-token`), e.g. intake's reporter contacts and attachments.
+#[derive(Debug, Clone, Deserialize)]
+pub struct InternalPeerSettings {
+    /// gRPC address, e.g. `http://lapor-intake:50051`.
+    pub url: String,
+    /// Shared secret; empty turns the calls off.
+    #[serde(default)]
+    pub service_token: String,
+}
+
+impl InternalPeerSettings {
+    /// A channel that connects on first use, so a service starts while its peer is down.
+    pub fn lazy_channel(&self) -> anyhow::Result<tonic::transport::Channel> {
+        Ok(tonic::transport::Endpoint::from_shared(self.url.clone())?
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .timeout(std::time::Duration::from_secs(10))
+            .connect_lazy())
+    }
+
+    /// The token as request metadata.
+    pub fn token(&self) -> anyhow::Result<tonic::metadata::MetadataValue<tonic::metadata::Ascii>> {
+        Ok(self.service_token.parse()?)
+    }
+}

@@ -39,6 +39,23 @@ pub fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a 
         .map(|(_, value)| value)
 }
 
+/// A `Content-Disposition` value for a user-named file: an ASCII fallback name and the
+/// exact one as RFC 8187 `filename*`, so no quote, semicolon or line break can escape it.
+pub fn content_disposition(kind: &str, filename: &str) -> String {
+    let fallback: String = filename
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ' ') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let exact = percent_encoding::utf8_percent_encode(filename, percent_encoding::NON_ALPHANUMERIC);
+    format!("{kind}; filename=\"{fallback}\"; filename*=UTF-8''{exact}")
+}
+
 /// The bearer token of a page request: `Authorization: Bearer`, else the session cookie.
 pub fn bearer_or_cookie<'a>(headers: &'a axum::http::HeaderMap, cookie_name: &str) -> Option<&'a str> {
     headers
@@ -123,4 +140,19 @@ pub async fn serve(router: Router, listener: TcpListener, shutdown: Cancellation
         tracing::error!(%error, "http server failed");
     }
     tracing::info!("http server drained");
+}
+
+#[cfg(test)]
+mod disposition_tests {
+    #[test]
+    fn user_file_names_cannot_break_the_header() {
+        assert_eq!(
+            super::content_disposition("inline", "jalan \"rusak\";\r\nX: y.jpg"),
+            "inline; filename=\"jalan _rusak____X_ y.jpg\"; filename*=UTF-8''jalan%20%22rusak%22%3B%0D%0AX%3A%20y%2Ejpg"
+        );
+        assert!(
+            super::content_disposition("attachment", "laporan ü.pdf")
+                .contains("filename*=UTF-8''laporan%20%C3%BC%2Epdf")
+        );
+    }
 }

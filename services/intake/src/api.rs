@@ -2,11 +2,13 @@
 //! Handlers call the same `IntakeService` as gRPC in-process (channel `api`), so validation,
 //! idempotency and the outbox are shared; gRPC statuses become HTTP statuses with a JSON body
 //! `{code, message, field}`. The OpenAPI document is generated from these types (utoipa).
+//! A submission with files is `multipart/form-data`: the same JSON document in a part named
+//! `complaint`, each file in a part named `attachment`.
 
 use crate::grpc::IntakeGrpc;
 use crate::reporter_actions::{ActionError, ReporterAction};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -21,6 +23,8 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use utoipa::{OpenApi, ToSchema};
 
+mod multipart;
+
 /// Largest JSON body accepted: a complaint's text is at most a few thousand characters.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
@@ -30,6 +34,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
     paths(submit_complaint, complaint_status, reply_to_follow_up, rate_follow_up),
     components(schemas(
         SubmitComplaint,
+        SubmitComplaintWithFiles,
         ReporterContact,
         Accepted,
         PublicStatus,
@@ -43,7 +48,13 @@ pub struct ApiDoc;
 
 pub fn router(grpc: Arc<IntakeGrpc>) -> Router {
     Router::new()
-        .route("/api/v1/complaints", post(submit_complaint))
+        .route(
+            "/api/v1/complaints",
+            // Room for the files; a JSON body keeps its own 64 KiB limit (see submit_complaint).
+            post(submit_complaint).layer(DefaultBodyLimit::max(
+                grpc.submit.attachments.settings.max_total_bytes + 2 * MAX_BODY_BYTES,
+            )),
+        )
         .route("/api/v1/complaints/{tracking_id}", get(complaint_status))
         .route("/api/v1/complaints/{tracking_id}/replies", post(reply_to_follow_up))
         .route("/api/v1/complaints/{tracking_id}/rating", post(rate_follow_up))
@@ -80,6 +91,17 @@ pub struct SubmitComplaint {
     /// Makes retries safe; the `Idempotency-Key` header works as well.
     #[serde(default)]
     pub idempotency_key: Option<String>,
+}
+
+/// A submission with photos or PDFs, as `multipart/form-data`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Only describes the form for the OpenAPI document.
+pub struct SubmitComplaintWithFiles {
+    /// The submission as JSON (the `application/json` document).
+    complaint: SubmitComplaint,
+    /// Up to 5 files, 10 MiB together: JPEG, PNG, WebP, GIF or PDF, recognised by content.
+    #[schema(value_type = Vec<String>, format = Binary)]
+    attachment: Vec<Vec<u8>>,
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -248,11 +270,14 @@ fn json_failure(rejection: JsonRejection) -> ApiFailure {
         "invalid_json"
     };
     let text = rejection.body_text();
-    // serde names a missing or unexpected field between backticks.
-    let field = (text.contains("missing field") || text.contains("unknown field"))
+    failure(status, code, text.clone(), serde_field(&text))
+}
+
+/// serde names a missing or unexpected field between backticks.
+fn serde_field(text: &str) -> Option<&str> {
+    (text.contains("missing field") || text.contains("unknown field"))
         .then(|| text.split('`').nth(1))
-        .flatten();
-    failure(status, code, text.clone(), field)
+        .flatten()
 }
 
 impl From<ActionError> for ApiFailure {
@@ -324,24 +349,37 @@ fn kind_of(raw: Option<&str>) -> Result<ComplaintKind, ApiFailure> {
 #[utoipa::path(
     post,
     path = "/api/v1/complaints",
-    request_body = SubmitComplaint,
+    request_body(content(
+        (SubmitComplaint = "application/json"),
+        (SubmitComplaintWithFiles = "multipart/form-data"),
+    )),
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries safe")),
     responses(
         (status = 201, description = "Accepted", body = Accepted),
         (status = 200, description = "Replayed an earlier submission with the same key", body = Accepted),
         (status = 400, description = "Invalid field or malformed JSON", body = ApiError),
         (status = 409, description = "Idempotency key reused with different content", body = ApiError),
-        (status = 413, description = "Body larger than 64 KiB", body = ApiError),
+        (status = 413, description = "JSON over 64 KiB, or files over 10 MiB together", body = ApiError),
+        (status = 415, description = "Not JSON or multipart, or a file that is not a photo or PDF", body = ApiError),
     )
 )]
 async fn submit_complaint(
     State(grpc): State<Arc<IntakeGrpc>>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,
-    body: Result<Json<SubmitComplaint>, JsonRejection>,
+    body: axum::extract::Request,
 ) -> Result<(StatusCode, Json<Accepted>), ApiFailure> {
     check_client(&grpc, peer, &headers)?;
-    let Json(request) = body.map_err(json_failure)?;
+    let (request, attachments) = if multipart::is_multipart(&headers) {
+        multipart::read(&grpc.submit.attachments.settings, body).await?
+    } else {
+        // The route allows room for files; a bare JSON document gets its usual limit.
+        let body = body.map(|b| axum::body::Body::new(http_body_util::Limited::new(b, MAX_BODY_BYTES)));
+        let Json(request) = Json::<SubmitComplaint>::from_request(body, &())
+            .await
+            .map_err(json_failure)?;
+        (request, Vec::new())
+    };
     let header_key = idempotency_key(&headers).map(str::to_owned);
     let reporter = request.reporter.unwrap_or_default();
     let message = SubmitComplaintRequest {
@@ -361,6 +399,7 @@ async fn submit_complaint(
         }),
         idempotency_key: request.idempotency_key.or(header_key).unwrap_or_default(),
         channel: Channel::Api as i32,
+        attachments,
     };
     let accepted = grpc.submit_complaint(tonic::Request::new(message)).await?.into_inner();
     let status = if accepted.replayed {

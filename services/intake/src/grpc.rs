@@ -1,5 +1,6 @@
 //! `lapor.intake.v1.IntakeService`.
 
+use crate::attachments::{self, Upload};
 use crate::entity::complaint;
 use crate::submit::{Submission, SubmitError, SubmitService};
 use lapor_domain::{SubmissionDraft, tracking_id};
@@ -35,7 +36,7 @@ impl From<SubmitError> for Status {
             SubmitError::Invalid(field) => invalid_argument(field.field, &field.message),
             SubmitError::KeyReused => Status::already_exists(error.to_string()),
             SubmitError::Limited(limited) => resource_exhausted(&limited),
-            SubmitError::Vault(_) | SubmitError::Db(_) => {
+            SubmitError::Vault(_) | SubmitError::Db(_) | SubmitError::Store(_) => {
                 tracing::error!(%error, "submission failed");
                 Status::unavailable("submission could not be stored, retry with the same idempotency key")
             }
@@ -67,6 +68,16 @@ impl IntakeService for IntakeGrpc {
             Err(_) => return Err(invalid_argument("channel", "unknown channel")),
         };
         let reporter = request.reporter.unwrap_or_default();
+        let uploads = request
+            .attachments
+            .into_iter()
+            .map(|upload| Upload {
+                filename: upload.filename,
+                data: upload.data.into(),
+            })
+            .collect();
+        let attachments = attachments::check(&self.submit.attachments.settings, uploads)
+            .map_err(|(error, index)| invalid_argument(&error.field(index), &error.to_string()))?;
         let submission = Submission {
             draft: SubmissionDraft {
                 title: request.title,
@@ -86,6 +97,7 @@ impl IntakeService for IntakeGrpc {
             rahasia: request.rahasia,
             point: None,
             media_url: None,
+            attachments,
         };
         let accepted = self.submit.submit(submission).await?;
         Ok(Response::new(SubmitComplaintResponse {

@@ -2,6 +2,8 @@
 
 pub mod access;
 pub mod api;
+pub mod attachment_reads;
+pub mod attachments;
 pub mod contacts;
 pub mod entity;
 pub mod grpc;
@@ -22,6 +24,7 @@ use lapor_domain::Directory;
 use lapor_messaging::ConsumerSpec;
 use lapor_platform::config::{AmqpSettings, DatabaseSettings, ListenSettings, SeedSettings};
 use lapor_platform::{Listeners, ServiceCore, Tier};
+use lapor_proto::intake::v1::attachments_server::AttachmentsServer;
 use lapor_proto::intake::v1::intake_service_server::IntakeServiceServer;
 use lapor_proto::intake::v1::reporter_contacts_server::ReporterContactsServer;
 use serde::Deserialize;
@@ -50,6 +53,7 @@ pub struct Settings {
     pub sms: sms::SmsSettings,
     pub limits: limits::LimitSettings,
     pub open311: open311::Open311Settings,
+    pub attachments: attachments::AttachmentSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -80,6 +84,9 @@ pub async fn run(settings: Settings, listeners: Listeners, shutdown: Cancellatio
     );
     let limits = Arc::new(limits::Limits::new(&settings.limits).map_err(anyhow::Error::msg)?);
     let access = Arc::new(access::AccessCodes::new(vault.derive_key("lapor access codes v1")));
+    let attachment_store = Arc::new(
+        attachments::AttachmentStore::open(&settings.attachments).context("cannot open the attachment store")?,
+    );
     let submit = Arc::new(submit::SubmitService {
         db: core.db.clone(),
         directory,
@@ -87,6 +94,7 @@ pub async fn run(settings: Settings, listeners: Listeners, shutdown: Cancellatio
         outbox: core.outbox.clone(),
         limits: limits.clone(),
         access: access.clone(),
+        attachments: attachment_store.clone(),
     });
     core.spawn(Tier::Worker, move |stop| async move {
         loop {
@@ -128,16 +136,31 @@ pub async fn run(settings: Settings, listeners: Listeners, shutdown: Cancellatio
         actions: actions.clone(),
     }));
     let intake = Arc::new(grpc::IntakeGrpc { submit, actions });
-    let service = IntakeServiceServer::from_arc(intake.clone()).max_decoding_message_size(64 * 1024);
+    // A submission with its files: the largest allowed plus the text around them.
+    let largest_request = settings.attachments.max_total_bytes + 64 * 1024;
+    let service = IntakeServiceServer::from_arc(intake.clone()).max_decoding_message_size(largest_request);
+    let token = Arc::new(settings.internal.service_token.clone());
     let contacts = ReporterContactsServer::with_interceptor(
         contacts::ContactsGrpc {
             db: core.db.clone(),
             vault: vault.clone(),
         },
-        lapor_platform::auth::service_interceptor(Arc::new(settings.internal.service_token.clone())),
+        lapor_platform::auth::service_interceptor(token.clone()),
+    );
+    let attachment_reads = AttachmentsServer::with_interceptor(
+        attachment_reads::AttachmentReads {
+            db: core.db.clone(),
+            store: attachment_store,
+        },
+        lapor_platform::auth::service_interceptor(token),
     );
     core.serve(
-        |mut server| server.add_service(service).add_service(contacts),
+        |mut server| {
+            server
+                .add_service(service)
+                .add_service(contacts)
+                .add_service(attachment_reads)
+        },
         "lapor.intake.v1.IntakeService",
         api::router(intake).merge(webhook).merge(open311).merge(web),
         listeners,

@@ -47,6 +47,23 @@ impl MigratorTrait for Migrator {
                     );",
                 down: "DROP TABLE complaint_timeline;",
             }),
+            Box::new(SqlMigration {
+                name: "m20261204_000008_attachments",
+                // What the reporter attached; the bytes are in the object store under
+                // complaints/<complaint_id>/<id>.
+                up: "CREATE TABLE attachments (
+                        id           uuid PRIMARY KEY,
+                        complaint_id uuid NOT NULL REFERENCES complaints (id) ON DELETE CASCADE,
+                        position     smallint NOT NULL,
+                        filename     text NOT NULL,
+                        content_type text NOT NULL,
+                        size_bytes   bigint NOT NULL,
+                        sha256       text NOT NULL,
+                        created_at   timestamptz NOT NULL,
+                        UNIQUE (complaint_id, position)
+                    );",
+                down: "DROP TABLE attachments;",
+            }),
         ]
     }
 }

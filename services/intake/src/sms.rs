@@ -162,6 +162,7 @@ impl SmsChannel {
             rahasia: false,
             point: None,
             media_url: None,
+            attachments: Vec::new(),
         };
         match self.submit.submit(submission).await {
             Ok(accepted) => Handled::Complaint {

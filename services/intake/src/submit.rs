@@ -1,14 +1,15 @@
 //! Accepting a submission, whatever the channel: validate, then in one transaction store the
 //! complaint, the sealed identity and the `complaint.submitted` outbox row.
 
-use crate::entity::{complaint, reporter};
+use crate::attachments::{AttachmentStore, Checked};
+use crate::entity::{attachment, complaint, reporter};
 use crate::vault::{Identity, Vault, VaultError};
 use chrono::Utc;
 use lapor_domain::submission::{self, SubmissionDraft, ValidSubmission};
 use lapor_domain::{Directory, FieldError, tracking_id};
 use lapor_messaging::envelope::{channel_name, kind_name, to_timestamp};
 use lapor_messaging::{Outbox, OutgoingEvent, new_envelope};
-use lapor_proto::events::v1::{Channel, ComplaintKind, ComplaintSubmitted, event_envelope::Payload};
+use lapor_proto::events::v1::{AttachmentRef, Channel, ComplaintKind, ComplaintSubmitted, event_envelope::Payload};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set, SqlErr, TransactionTrait,
 };
@@ -24,6 +25,8 @@ pub enum SubmitError {
     KeyReused,
     #[error("{0}")]
     Limited(crate::limits::Limited),
+    #[error("attachment store: {0}")]
+    Store(#[from] object_store::Error),
     #[error("vault: {0}")]
     Vault(#[from] VaultError),
     #[error("database: {0}")]
@@ -42,6 +45,8 @@ pub struct Submission {
     pub point: Option<GeoPoint>,
     /// A photo the client hosts itself (Open311 `media_url`).
     pub media_url: Option<String>,
+    /// Files sent with the submission, already checked.
+    pub attachments: Vec<Checked>,
 }
 
 /// WGS84 decimal degrees.
@@ -75,6 +80,7 @@ pub struct SubmitService {
     pub outbox: Outbox,
     pub limits: Arc<crate::limits::Limits>,
     pub access: Arc<crate::access::AccessCodes>,
+    pub attachments: Arc<AttachmentStore>,
 }
 
 /// Fingerprint of what was submitted, to tell a retry from a different request reusing a key.
@@ -96,6 +102,10 @@ fn request_hash(valid: &ValidSubmission, submission: &Submission) -> String {
         submission.media_url.as_deref().unwrap_or(""),
     ] {
         hasher.update(part.as_bytes());
+        hasher.update([0u8]);
+    }
+    for file in &submission.attachments {
+        hasher.update(file.sha256.as_bytes());
         hasher.update([0u8]);
     }
     if let Some(point) = submission.point {
@@ -151,8 +161,24 @@ impl SubmitService {
         submission: &Submission,
         hash: &str,
     ) -> Result<Accepted, SubmitError> {
-        let now = Utc::now();
         let complaint_id = Uuid::now_v7();
+        // The files first: the transaction below is what makes them part of a complaint.
+        self.attachments.put_all(complaint_id, &submission.attachments).await?;
+        let stored = self.insert_rows(complaint_id, valid, submission, hash).await;
+        if stored.is_err() {
+            self.attachments.delete_all(complaint_id, &submission.attachments).await;
+        }
+        stored
+    }
+
+    async fn insert_rows(
+        &self,
+        complaint_id: Uuid,
+        valid: &ValidSubmission,
+        submission: &Submission,
+        hash: &str,
+    ) -> Result<Accepted, SubmitError> {
+        let now = Utc::now();
         let tracking_id = tracking_id::generate();
         let txn = self.db.begin().await?;
         let reporter_id = if valid.has_identity() {
@@ -204,6 +230,27 @@ impl SubmitService {
         }
         .insert(&txn)
         .await?;
+        let mut refs = Vec::with_capacity(submission.attachments.len());
+        for (position, file) in submission.attachments.iter().enumerate() {
+            attachment::ActiveModel {
+                id: Set(file.id),
+                complaint_id: Set(complaint_id),
+                position: Set(position as i16),
+                filename: Set(file.filename.clone()),
+                content_type: Set(file.content_type.to_owned()),
+                size_bytes: Set(file.data.len() as i64),
+                sha256: Set(file.sha256.clone()),
+                created_at: Set(now),
+            }
+            .insert(&txn)
+            .await?;
+            refs.push(AttachmentRef {
+                id: file.id.to_string(),
+                filename: file.filename.clone(),
+                content_type: file.content_type.to_owned(),
+                size_bytes: file.data.len() as i64,
+            });
+        }
         let payload = Payload::ComplaintSubmitted(ComplaintSubmitted {
             title: valid.title.clone(),
             body: valid.body.clone(),
@@ -216,6 +263,7 @@ impl SubmitService {
             rahasia: submission.rahasia,
             reporter_ref: reporter_ref(complaint_id, reporter_id),
             submitted_at: Some(to_timestamp(now)),
+            attachments: refs,
         });
         let event = OutgoingEvent::new(new_envelope("intake", complaint_id, &tracking_id, payload), None);
         self.outbox.enqueue(&txn, &event).await?;

@@ -20,15 +20,9 @@ impl ContactBook for NoContacts {
     }
 }
 
-/// Where and how to ask intake for contacts.
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct IntakeSettings {
-    /// intake's gRPC address, e.g. `http://lapor-intake:50051`.
-    pub url: String,
-    /// Secret shared with intake: `LAPOR__INTAKE__SERVICE_TOKEN`. Empty: no reporter messages.
-    #[serde(default)]
-    pub service_token: String,
-}
+/// Where and how to ask intake for contacts; the secret is `LAPOR__INTAKE__SERVICE_TOKEN`
+/// (empty: no reporter messages).
+pub type IntakeSettings = lapor_platform::config::InternalPeerSettings;
 
 /// A reporter's contact as intake holds it.
 #[derive(Debug, Clone, Default)]
@@ -46,13 +40,11 @@ pub struct IntakeContacts {
 
 impl IntakeContacts {
     pub fn new(settings: &IntakeSettings) -> anyhow::Result<IntakeContacts> {
-        let channel = tonic::transport::Endpoint::from_shared(settings.url.clone())?
-            .connect_timeout(std::time::Duration::from_secs(5))
-            .timeout(std::time::Duration::from_secs(10))
-            .connect_lazy();
         Ok(IntakeContacts {
-            client: lapor_proto::intake::v1::reporter_contacts_client::ReporterContactsClient::new(channel),
-            token: settings.service_token.parse()?,
+            client: lapor_proto::intake::v1::reporter_contacts_client::ReporterContactsClient::new(
+                settings.lazy_channel()?,
+            ),
+            token: settings.token()?,
         })
     }
 

@@ -3,7 +3,7 @@
 
 use crate::case_store::{self, AuditActor, CaseWriter, Change};
 use crate::clock::db_now;
-use crate::entity::{case, case_text, skpd};
+use crate::entity::{case, case_attachment, case_text, skpd};
 use crate::policy_store::sla_policy;
 use lapor_domain::reference::OfficerRole;
 use lapor_domain::workflow::{self, Action, Actor, Context, DetailsEdit, WorkflowError};
@@ -26,6 +26,8 @@ pub struct RoutingGrpc {
     pub db: DatabaseConnection,
     pub writer: CaseWriter,
     pub directory: Arc<Directory>,
+    /// Reporters' attachments, read from intake for officers who may see the case.
+    pub files: Arc<crate::attachments::IntakeFiles>,
 }
 
 pub(crate) use lapor_platform::grpc::database_unavailable as unavailable;
@@ -131,9 +133,29 @@ impl RoutingGrpc {
     async fn view(&self, model: case::Model, principal: &Principal) -> Result<Case, Status> {
         let follow_up = self.latest_follow_up(&model).await?;
         let deadlines = self.deadlines(model.complaint_id).await?;
+        let attachments = self.attachments(model.complaint_id).await?;
         let mut case = to_proto(model, &self.skpd_names().await?, Some(principal), follow_up);
         case.deadlines = deadlines;
+        case.attachments = attachments;
         Ok(case)
+    }
+
+    /// The files the reporter attached, in the order sent.
+    async fn attachments(&self, complaint_id: uuid::Uuid) -> Result<Vec<Attachment>, Status> {
+        Ok(case_attachment::Entity::find()
+            .filter(case_attachment::Column::ComplaintId.eq(complaint_id))
+            .order_by_asc(case_attachment::Column::Position)
+            .all(&self.db)
+            .await
+            .map_err(unavailable)?
+            .into_iter()
+            .map(|a| Attachment {
+                id: a.id.to_string(),
+                filename: a.filename,
+                content_type: a.content_type,
+                size_bytes: a.size_bytes,
+            })
+            .collect())
     }
 
     /// Runs one workflow action: check the caller's scope, then lock the row, check version
@@ -341,6 +363,7 @@ fn to_proto(
         sla_stage: model.sla_stage.unwrap_or_default(),
         complexity_tier: model.complexity_tier.unwrap_or_default(),
         deadlines: Vec::new(),
+        attachments: Vec::new(),
     }
 }
 
@@ -354,6 +377,35 @@ fn limit_of(limit: u32) -> Result<u64, Status> {
 
 #[tonic::async_trait]
 impl RoutingService for RoutingGrpc {
+    type ReadAttachmentStream = crate::attachments::ChunkStream;
+
+    #[tracing::instrument(name = "ReadAttachment", skip_all)]
+    async fn read_attachment(
+        &self,
+        request: Request<ReadAttachmentRequest>,
+    ) -> Result<Response<Self::ReadAttachmentStream>, Status> {
+        let principal = principal(&request)?;
+        let request = request.into_inner();
+        let model = self.find(&request.tracking_id).await?;
+        if !may_read(&principal, &model) {
+            return Err(Status::permission_denied("case belongs to another skpd"));
+        }
+        let not_found = || {
+            Status::not_found(format!(
+                "case {} has no attachment {:?}",
+                model.tracking_id, request.attachment_id
+            ))
+        };
+        let id = uuid::Uuid::parse_str(request.attachment_id.trim()).map_err(|_| not_found())?;
+        case_attachment::Entity::find_by_id(id)
+            .filter(case_attachment::Column::ComplaintId.eq(model.complaint_id))
+            .one(&self.db)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(not_found)?;
+        Ok(Response::new(self.files.read(model.complaint_id, id).await?))
+    }
+
     #[tracing::instrument(name = "GetCase", skip_all)]
     async fn get_case(&self, request: Request<GetCaseRequest>) -> Result<Response<Case>, Status> {
         let principal = principal(&request)?;

@@ -1,5 +1,6 @@
 //! The routing service: turns submitted complaints into cases and disposes them to SKPDs.
 
+pub mod attachments;
 pub mod case_store;
 pub mod clock;
 pub mod console;
@@ -45,6 +46,8 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub scheduler: scheduler::SchedulerSettings,
     pub escalation: EscalationSettings,
+    /// Intake, which holds the files reporters attach.
+    pub intake: attachments::IntakeSettings,
 }
 
 /// The escalation ladder (`[[escalation.ladder]]`), checked at start.
@@ -125,6 +128,7 @@ pub async fn run(settings: Settings, listeners: Listeners, shutdown: Cancellatio
         db: core.db.clone(),
         writer,
         directory: seed.clone(),
+        files: Arc::new(attachments::IntakeFiles::new(&settings.intake).context("invalid intake settings")?),
     });
     let service = InterceptedService::new(
         RoutingServiceServer::from_arc(routing.clone()),

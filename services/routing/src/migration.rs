@@ -37,6 +37,21 @@ impl MigratorTrait for Migrator {
                 down: "DROP INDEX cases_text_trgm; DROP INDEX cases_duplicate_scope;",
             }),
             outbox_history(),
+            Box::new(SqlMigration {
+                name: "m20261204_000007_case_attachments",
+                // The files a reporter attached, as intake described them in
+                // complaint.submitted; the bytes stay with intake.
+                up: "CREATE TABLE case_attachments (
+                        id           uuid PRIMARY KEY,
+                        complaint_id uuid NOT NULL REFERENCES cases (complaint_id),
+                        position     smallint NOT NULL,
+                        filename     text NOT NULL,
+                        content_type text NOT NULL,
+                        size_bytes   bigint NOT NULL,
+                        UNIQUE (complaint_id, position)
+                    );",
+                down: "DROP TABLE case_attachments;",
+            }),
         ]
     }
 }

@@ -1,2 +1,3 @@
+pub mod attachment;
 pub mod complaint;
 pub mod reporter;

@@ -485,6 +485,7 @@ pub async fn create(
         rahasia: attributes.rahasia,
         point: place.point,
         media_url,
+        attachments: Vec::new(),
     };
     let accepted = match submit.submit(submission).await {
         Ok(accepted) => accepted,
@@ -497,7 +498,9 @@ pub async fn create(
             return Err(error);
         }
         Err(SubmitError::Limited(limited)) => return Err(too_many(&limited, format)),
-        Err(error @ (SubmitError::Vault(_) | SubmitError::Db(_))) => return Err(unavailable(error, format)),
+        Err(error @ (SubmitError::Vault(_) | SubmitError::Db(_) | SubmitError::Store(_))) => {
+            return Err(unavailable(error, format));
+        }
     };
     // No access code here: GeoReport has no private field for it, and clients may show
     // `service_notice` publicly.

@@ -209,6 +209,7 @@ async fn send(
         rahasia: values.rahasia,
         point: None,
         media_url: None,
+        attachments: Vec::new(),
     };
     match web.submit.submit(submission).await {
         Ok(accepted) => page(
@@ -236,7 +237,7 @@ async fn send(
             again(StatusCode::CONFLICT, error, &fresh)
         }
         Err(SubmitError::Limited(limited)) => too_many(lang, &limited),
-        Err(error @ (SubmitError::Vault(_) | SubmitError::Db(_))) => {
+        Err(error @ (SubmitError::Vault(_) | SubmitError::Db(_) | SubmitError::Store(_))) => {
             tracing::error!(%error, "web submission failed");
             // The same key: sending the form again stores it once.
             let error = FormError {

@@ -44,6 +44,10 @@ pub fn router(console: Console) -> axum::Router {
         .route("/console/queue", get(queue))
         .route("/console/cases/{tracking_id}", get(case_page))
         .route("/console/cases/{tracking_id}/act", post(act))
+        .route(
+            "/console/cases/{tracking_id}/attachments/{attachment_id}",
+            get(attachment),
+        )
         .with_state(console)
 }
 
@@ -267,6 +271,59 @@ async fn render_case(
         problem,
         chrono::Utc::now(),
     ))
+}
+
+/// A reporter's file, for an officer who may read the case (the same check as the case
+/// page). Photos open in the browser, PDFs download; `nosniff` and a sandboxing CSP keep the
+/// browser from running anything a file might carry.
+async fn attachment(
+    State(console): State<Console>,
+    Officer(principal): Officer,
+    Path((tracking_id, attachment_id)): Path<(String, String)>,
+) -> Result<Response, PageError> {
+    use futures::StreamExt;
+    let failed = |status: tonic::Status| PageError::from_status(status, &principal);
+    let mut chunks = console
+        .grpc
+        .read_attachment(as_officer(
+            ReadAttachmentRequest {
+                tracking_id,
+                attachment_id,
+            },
+            &principal,
+        ))
+        .await
+        .map_err(failed)?
+        .into_inner();
+    let first = chunks
+        .next()
+        .await
+        .transpose()
+        .map_err(failed)?
+        .ok_or_else(|| failed(tonic::Status::unavailable("the attachment arrived empty")))?;
+    let content_type = if lapor_domain::submission::ATTACHMENT_TYPES.contains(&first.content_type.as_str()) {
+        first.content_type.clone()
+    } else {
+        "application/octet-stream".to_owned()
+    };
+    let kind = if content_type.starts_with("image/") {
+        "inline"
+    } else {
+        "attachment"
+    };
+    let disposition = lapor_platform::http::content_disposition(kind, &first.filename);
+    let size = first.size_bytes;
+    let body = futures::stream::once(async move { Ok(bytes::Bytes::from(first.data)) })
+        .chain(chunks.map(|chunk| chunk.map(|c| bytes::Bytes::from(c.data))));
+    Response::builder()
+        .header(header::CONTENT_TYPE, content_type)
+        .header(header::CONTENT_LENGTH, size)
+        .header(header::CONTENT_DISPOSITION, disposition)
+        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+        .header(header::CONTENT_SECURITY_POLICY, "sandbox; default-src 'none'")
+        .header(header::CACHE_CONTROL, "private, no-store")
+        .body(axum::body::Body::from_stream(body))
+        .map_err(|e| failed(tonic::Status::internal(e.to_string())))
 }
 
 /// One action form. `action` names the workflow action; the other fields are its parameters.

@@ -298,6 +298,17 @@ pub fn case(
                 p class="muted" { "Pelapor: " @if case.reporter.is_empty() { "(terlindungi)" } @else { (case.reporter) }
                     @if case.rahasia { " · RAHASIA" } }
                 p { (case.body) }
+                @if !case.attachments.is_empty() {
+                    h3 { "Lampiran" }
+                    ul class="attachments" {
+                        @for file in &case.attachments {
+                            li {
+                                a href={ "/console/cases/" (case.tracking_id) "/attachments/" (file.id) } { (file.filename) }
+                                span class="muted" { " · " (file.content_type) " · " (human_size(file.size_bytes)) }
+                            }
+                        }
+                    }
+                }
                 @if !case.follow_up.is_empty() { h3 { "Tindak lanjut" } p { (case.follow_up) } }
             }
             div class="card" {
@@ -330,4 +341,13 @@ pub fn case(
             }
         },
     )
+}
+
+/// `2,4 MB`, `830 KB`, `512 B`: sizes as officers read them (decimal comma).
+fn human_size(bytes: i64) -> String {
+    match bytes {
+        b if b >= 1_000_000 => format!("{:.1} MB", b as f64 / 1_000_000.0).replace('.', ","),
+        b if b >= 1_000 => format!("{} KB", b / 1_000),
+        b => format!("{b} B"),
+    }
 }

@@ -1,0 +1,289 @@
+//! Files a reporter attaches to a submission: photos and PDFs only, recognised by their
+//! content (magic numbers, the `infer` crate), never by file name or declared type; at most
+//! `max_files` of them and `max_total_bytes` together.
+//!
+//! The bytes go through `object_store` (a local directory by default, S3-compatible storage
+//! in production) under `complaints/<complaint id>/<attachment id>`. They are written before
+//! the submission's transaction, which then records them: an accepted complaint never names
+//! a missing file, and a failed transaction leaves at worst an unreferenced object, which is
+//! deleted at once when possible. Officers read them only through routing, which checks that
+//! they may read the case and then asks intake's internal `Attachments` RPC.
+
+use bytes::Bytes;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::Arc;
+use uuid::Uuid;
+
+use lapor_domain::submission::ATTACHMENT_TYPES;
+/// Longest file name kept (characters); longer names are cut.
+const MAX_FILENAME_CHARS: usize = 120;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AttachmentSettings {
+    /// A directory (created if missing), `file:///abs/path`, or `s3://bucket/prefix`.
+    pub store: String,
+    /// Settings of an S3-compatible store (`aws_endpoint`, `aws_region`, `aws_access_key_id`,
+    /// `aws_secret_access_key`, `aws_allow_http`): `LAPOR__ATTACHMENTS__OPTIONS__AWS_ENDPOINT`…
+    #[serde(default)]
+    pub options: HashMap<String, String>,
+    pub max_files: usize,
+    pub max_total_bytes: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AttachmentError {
+    #[error("at most {max} files may be attached")]
+    TooMany { max: usize },
+    #[error("attachments may total at most {max} bytes")]
+    TooLarge { max: usize },
+    #[error("{filename:?} is empty")]
+    Empty { filename: String },
+    #[error("{filename:?} is not a photo (JPEG, PNG, WebP, GIF) or a PDF by its content")]
+    Unsupported { filename: String },
+}
+
+impl AttachmentError {
+    /// The field to name in the error: `attachments` or `attachments[<index>]`.
+    pub fn field(&self, index: Option<usize>) -> String {
+        match (self, index) {
+            (AttachmentError::Empty { .. } | AttachmentError::Unsupported { .. }, Some(i)) => {
+                format!("attachments[{i}]")
+            }
+            _ => "attachments".to_owned(),
+        }
+    }
+}
+
+/// A file as a channel received it.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    pub filename: String,
+    pub data: Bytes,
+}
+
+/// A file that passed the checks, ready to store.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    pub id: Uuid,
+    pub filename: String,
+    pub content_type: &'static str,
+    pub sha256: String,
+    pub data: Bytes,
+}
+
+/// The type the content shows, if it is one we take.
+pub fn sniff(data: &[u8]) -> Option<&'static str> {
+    let kind = infer::get(data)?;
+    ATTACHMENT_TYPES
+        .iter()
+        .copied()
+        .find(|allowed| *allowed == kind.mime_type())
+}
+
+/// Counts what a channel has received so far, so it can stop reading at the first file or
+/// byte over the limit.
+pub fn check_running_total(settings: &AttachmentSettings, files: usize, bytes: usize) -> Result<(), AttachmentError> {
+    if files > settings.max_files {
+        return Err(AttachmentError::TooMany {
+            max: settings.max_files,
+        });
+    }
+    if bytes > settings.max_total_bytes {
+        return Err(AttachmentError::TooLarge {
+            max: settings.max_total_bytes,
+        });
+    }
+    Ok(())
+}
+
+/// Checks every upload; the error carries the index of the file at fault.
+pub fn check(
+    settings: &AttachmentSettings,
+    uploads: Vec<Upload>,
+) -> Result<Vec<Checked>, (AttachmentError, Option<usize>)> {
+    let total = uploads.iter().map(|u| u.data.len()).sum();
+    check_running_total(settings, uploads.len(), total).map_err(|e| (e, None))?;
+    uploads
+        .into_iter()
+        .enumerate()
+        .map(|(index, upload)| {
+            let filename = clean_filename(&upload.filename, index);
+            if upload.data.is_empty() {
+                return Err((AttachmentError::Empty { filename }, Some(index)));
+            }
+            let Some(content_type) = sniff(&upload.data) else {
+                return Err((AttachmentError::Unsupported { filename }, Some(index)));
+            };
+            Ok(Checked {
+                id: Uuid::new_v4(),
+                filename,
+                content_type,
+                sha256: hex::encode(Sha256::digest(&upload.data)),
+                data: upload.data,
+            })
+        })
+        .collect()
+}
+
+/// The last path component, without control or bidi characters, at most 120 characters;
+/// `lampiran-<n>` when nothing is left. Only for showing: storage keys are ids.
+pub fn clean_filename(raw: &str, index: usize) -> String {
+    let last = raw.rsplit(['/', '\\']).next().unwrap_or_default();
+    let cleaned: String = last
+        .chars()
+        .filter(|c| !c.is_control() && !lapor_domain::submission::is_bidi_control(*c))
+        .take(MAX_FILENAME_CHARS)
+        .collect();
+    let cleaned = cleaned.trim().trim_start_matches('.').to_owned();
+    if cleaned.is_empty() {
+        format!("lampiran-{}", index + 1)
+    } else {
+        cleaned
+    }
+}
+
+/// Where attachments live.
+pub struct AttachmentStore {
+    store: Arc<dyn ObjectStore>,
+    prefix: ObjectPath,
+    pub settings: AttachmentSettings,
+}
+
+impl AttachmentStore {
+    pub fn open(settings: &AttachmentSettings) -> anyhow::Result<AttachmentStore> {
+        let (store, prefix): (Arc<dyn ObjectStore>, ObjectPath) =
+            if settings.store.contains("://") && !settings.store.starts_with("file://") {
+                let url = url::Url::parse(&settings.store)?;
+                let (store, prefix) = object_store::parse_url_opts(&url, settings.options.iter())?;
+                (Arc::from(store), prefix)
+            } else {
+                let dir = settings.store.trim_start_matches("file://");
+                std::fs::create_dir_all(dir)?;
+                // fsync: an accepted submission's files must survive a power cut like its row.
+                let local = object_store::local::LocalFileSystem::new_with_prefix(dir)?
+                    .with_fsync(true)
+                    .with_automatic_cleanup(true);
+                (Arc::new(local), ObjectPath::default())
+            };
+        Ok(AttachmentStore {
+            store,
+            prefix,
+            settings: settings.clone(),
+        })
+    }
+
+    fn key(&self, complaint_id: Uuid, attachment_id: Uuid) -> ObjectPath {
+        self.prefix
+            .clone()
+            .join("complaints")
+            .join(complaint_id.to_string())
+            .join(attachment_id.to_string())
+    }
+
+    /// Writes every file; on a failure removes the ones written.
+    pub async fn put_all(&self, complaint_id: Uuid, files: &[Checked]) -> Result<(), object_store::Error> {
+        for (written, file) in files.iter().enumerate() {
+            let key = self.key(complaint_id, file.id);
+            if let Err(error) = self.store.put(&key, PutPayload::from_bytes(file.data.clone())).await {
+                self.delete_all(complaint_id, &files[..written]).await;
+                return Err(error);
+            }
+        }
+        Ok(())
+    }
+
+    /// Best effort: an object left behind is unreferenced, never shown.
+    pub async fn delete_all(&self, complaint_id: Uuid, files: &[Checked]) {
+        for file in files {
+            if let Err(error) = self.store.delete(&self.key(complaint_id, file.id)).await {
+                tracing::warn!(%error, attachment = %file.id, "unreferenced attachment left in the store");
+            }
+        }
+    }
+
+    /// The stored bytes, as a stream of chunks.
+    pub async fn read(
+        &self,
+        complaint_id: Uuid,
+        attachment_id: Uuid,
+    ) -> Result<futures::stream::BoxStream<'static, Result<Bytes, object_store::Error>>, object_store::Error> {
+        Ok(self
+            .store
+            .get(&self.key(complaint_id, attachment_id))
+            .await?
+            .into_stream())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> AttachmentSettings {
+        AttachmentSettings {
+            store: String::new(),
+            options: HashMap::new(),
+            max_files: 2,
+            max_total_bytes: 100,
+        }
+    }
+
+    const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
+
+    fn upload(name: &str, data: &[u8]) -> Upload {
+        Upload {
+            filename: name.into(),
+            data: Bytes::copy_from_slice(data),
+        }
+    }
+
+    #[test]
+    fn content_decides_the_type_not_the_name() {
+        assert_eq!(sniff(PNG), Some("image/png"));
+        assert_eq!(sniff(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj"), Some("application/pdf"));
+        assert_eq!(sniff(b"\xff\xd8\xff\xe0\0\x10JFIF\0"), Some("image/jpeg"));
+        // A Windows program, an HTML page, an SVG and a ZIP are refused whatever their name.
+        assert_eq!(sniff(b"MZ\x90\0\x03\0\0\0\x04\0\0\0\xff\xff\0\0"), None);
+        assert_eq!(sniff(b"<html><script>alert(1)</script></html>"), None);
+        assert_eq!(sniff(b"<svg xmlns=\"http://www.w3.org/2000/svg\"></svg>"), None);
+        assert_eq!(sniff(b"PK\x03\x04\x14\0\0\0\x08\0"), None);
+        let forged = check(&settings(), vec![upload("foto.jpg", b"MZ\x90\0\x03\0\0\0")]);
+        assert!(matches!(forged, Err((AttachmentError::Unsupported { .. }, Some(0)))));
+    }
+
+    #[test]
+    fn limits_count_files_and_bytes() {
+        let three = vec![upload("a.png", PNG), upload("b.png", PNG), upload("c.png", PNG)];
+        assert!(matches!(
+            check(&settings(), three),
+            Err((AttachmentError::TooMany { max: 2 }, None))
+        ));
+        let mut big = PNG.to_vec();
+        big.resize(101, 0);
+        assert!(matches!(
+            check(&settings(), vec![upload("a.png", &big)]),
+            Err((AttachmentError::TooLarge { max: 100 }, None))
+        ));
+        assert!(matches!(
+            check(&settings(), vec![upload("a.png", PNG), upload("kosong.png", b"")]),
+            Err((AttachmentError::Empty { .. }, Some(1)))
+        ));
+        let ok = check(&settings(), vec![upload("a.png", PNG)]).expect("a PNG passes");
+        assert_eq!(ok[0].content_type, "image/png");
+        assert_eq!(ok[0].sha256.len(), 64);
+    }
+
+    #[test]
+    fn file_names_lose_paths_and_control_characters() {
+        assert_eq!(clean_filename("C:\\Users\\x\\jalan rusak.jpg", 0), "jalan rusak.jpg");
+        assert_eq!(clean_filename("../../etc/passwd", 0), "passwd");
+        assert_eq!(clean_filename("foto\u{202e}gpj.exe", 0), "fotogpj.exe");
+        assert_eq!(clean_filename("\n\t", 2), "lampiran-3");
+        assert_eq!(clean_filename(".htaccess", 0), "htaccess");
+        assert_eq!(clean_filename(&"a".repeat(500), 0).chars().count(), 120);
+    }
+}
