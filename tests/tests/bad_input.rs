@@ -1,8 +1,9 @@
 //! The bad-input corpus: more than a hundred malformed, oversized, hostile or simply wrong
 //! requests across intake's public doors — the JSON API (submissions, status, the reporter's
-//! replies and ratings), Open311 GeoReport v2 and the SMS aggregator webhook. Each must get
-//! a 4xx that names the problem in the channel's error body, store nothing, and leave the
-//! service answering. (Field-by-field gRPC cases are in e2e.rs, Open311 with a stock client
+//! replies and ratings, submissions with files), Open311 GeoReport v2, the web form and the
+//! SMS aggregator webhook. Each must get a 4xx that names the problem in the channel's
+//! error body, store nothing — no complaint, no event, no file — and leave the service
+//! answering. (Field-by-field gRPC cases are in e2e.rs, Open311 with a stock client
 //! in open311.rs.)
 
 use lapor_e2e::stack::{TEST_OPEN311_API_KEY, TEST_SMS_WEBHOOK_TOKEN};
@@ -12,6 +13,348 @@ use serde_json::{Value, json};
 
 const JSON: &str = "application/json";
 const FORM: &str = "application/x-www-form-urlencoded";
+const BOUNDARY: &str = "lapor-corpus-boundary";
+const MULTIPART: &str = "multipart/form-data; boundary=lapor-corpus-boundary";
+/// Attachments allowed per submission in this suite (small, so oversized bodies stay cheap).
+const ATTACHMENT_BYTES: usize = 256 * 1024;
+
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
+const WINDOWS_PROGRAM: &[u8] = b"MZ\x90\0\x03\0\0\0\x04\0\0\0\xff\xff\0\0\xb8\0\0\0";
+
+/// One part of a multipart body: its name, file name (for files) and bytes.
+struct Part<'a>(&'a str, Option<&'a str>, Vec<u8>);
+
+fn multipart(parts: &[Part]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for Part(name, filename, data) in parts {
+        body.extend_from_slice(format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"").as_bytes());
+        match filename {
+            Some(file) => {
+                body.extend_from_slice(format!("; filename=\"{file}\"\r\nContent-Type: image/jpeg\r\n\r\n").as_bytes())
+            }
+            None => body.extend_from_slice(b"\r\n\r\n"),
+        }
+        body.extend_from_slice(data);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    body
+}
+
+fn complaint_part<'a>() -> Part<'a> {
+    Part("complaint", None, valid_complaint().to_string().into_bytes())
+}
+
+fn file<'a>(name: &'a str, data: &[u8]) -> Part<'a> {
+    Part("attachment", Some(name), data.to_vec())
+}
+
+/// Submissions with files (multipart): forged types, too many, too large, malformed forms.
+fn attachments() -> Vec<Case> {
+    let path = "/api/v1/complaints";
+    let with = |parts: &[Part]| multipart(parts);
+    let big = {
+        let mut data = PNG.to_vec();
+        data.resize(ATTACHMENT_BYTES / 2 + 1, 0);
+        data
+    };
+    vec![
+        case(
+            "a Windows program named foto.jpg",
+            path,
+            MULTIPART,
+            with(&[complaint_part(), file("foto.jpg", WINDOWS_PROGRAM)]),
+            415,
+            "unsupported_attachment",
+        ),
+        case(
+            "an HTML page named foto.png",
+            path,
+            MULTIPART,
+            with(&[
+                complaint_part(),
+                file("foto.png", b"<html><script>alert(1)</script></html>"),
+            ]),
+            415,
+            "attachments[0]",
+        ),
+        case(
+            "an SVG with a script",
+            path,
+            MULTIPART,
+            with(&[
+                complaint_part(),
+                file(
+                    "peta.svg",
+                    b"<svg xmlns=\"http://www.w3.org/2000/svg\" onload=\"alert(1)\"/>",
+                ),
+            ]),
+            415,
+            "unsupported_attachment",
+        ),
+        case(
+            "a ZIP named laporan.pdf",
+            path,
+            MULTIPART,
+            with(&[complaint_part(), file("laporan.pdf", b"PK\x03\x04\x14\0\0\0\x08\0")]),
+            415,
+            "laporan.pdf",
+        ),
+        case(
+            "the second file forged",
+            path,
+            MULTIPART,
+            with(&[complaint_part(), file("a.png", PNG), file("b.jpg", WINDOWS_PROGRAM)]),
+            415,
+            "attachments[1]",
+        ),
+        case(
+            "six files",
+            path,
+            MULTIPART,
+            with(&[
+                complaint_part(),
+                file("1.png", PNG),
+                file("2.png", PNG),
+                file("3.png", PNG),
+                file("4.png", PNG),
+                file("5.png", PNG),
+                file("6.png", PNG),
+            ]),
+            400,
+            "too_many_attachments",
+        ),
+        case(
+            "files over the size limit together",
+            path,
+            MULTIPART,
+            with(&[complaint_part(), file("a.png", &big), file("b.png", &big)]),
+            413,
+            "attachments_too_large",
+        ),
+        case(
+            "an empty file",
+            path,
+            MULTIPART,
+            with(&[complaint_part(), file("kosong.png", b"")]),
+            400,
+            "empty_attachment",
+        ),
+        case(
+            "no complaint part",
+            path,
+            MULTIPART,
+            with(&[file("a.png", PNG)]),
+            400,
+            "no complaint part",
+        ),
+        case(
+            "the complaint part twice",
+            path,
+            MULTIPART,
+            with(&[complaint_part(), complaint_part()]),
+            400,
+            "appears twice",
+        ),
+        case(
+            "an unknown part",
+            path,
+            MULTIPART,
+            with(&[complaint_part(), Part("lampiran", Some("a.png"), PNG.to_vec())]),
+            400,
+            "unexpected part",
+        ),
+        case(
+            "the complaint part is not JSON",
+            path,
+            MULTIPART,
+            with(&[Part("complaint", None, b"title=x".to_vec()), file("a.png", PNG)]),
+            400,
+            "invalid_json",
+        ),
+        case(
+            "the complaint part lacks a title",
+            path,
+            MULTIPART,
+            with(&[
+                Part("complaint", None, complaint_with("title", None)),
+                file("a.png", PNG),
+            ]),
+            400,
+            "title",
+        ),
+        case(
+            "a bad NIK beside a good photo",
+            path,
+            MULTIPART,
+            with(&[
+                Part(
+                    "complaint",
+                    None,
+                    complaint_with("reporter.nik", Some(json!("1234567890123456"))),
+                ),
+                file("a.png", PNG),
+            ]),
+            400,
+            "nik",
+        ),
+        case(
+            "multipart without a boundary",
+            path,
+            "multipart/form-data",
+            with(&[complaint_part()]),
+            400,
+            "invalid_multipart",
+        ),
+        case(
+            "a multipart body cut short",
+            path,
+            MULTIPART,
+            with(&[complaint_part(), file("a.png", PNG)])[..200].to_vec(),
+            400,
+            "invalid_multipart",
+        ),
+    ]
+}
+
+/// The web form (`POST /lapor`): refused with a page that names the problem.
+fn web_form() -> Vec<Case> {
+    let path = "/lapor";
+    let fields = |extra: &str| {
+        format!(
+            "lang=id&kind=aduan&title=Lampu+jalan+mati&body=Sudah+dua+minggu+gelap+di+depan+sekolah.\
+             &category_code=infrastruktur.jalan-jembatan&kabupaten_code=6371{extra}"
+        )
+    };
+    let text = |name: &'static str, value: &str| Part(name, None, value.as_bytes().to_vec());
+    let form_parts = |files: Vec<Part<'static>>| {
+        let mut parts = vec![
+            text("lang", "id"),
+            text("title", "Lampu jalan mati"),
+            text("body", "Sudah dua minggu gelap di depan sekolah."),
+            text("category_code", "infrastruktur.jalan-jembatan"),
+            text("kabupaten_code", "6371"),
+        ];
+        parts.extend(files);
+        multipart(&parts)
+    };
+    let lampiran = |name: &'static str, data: &[u8]| Part("lampiran", Some(name), data.to_vec());
+    vec![
+        case(
+            "web: JSON instead of a form",
+            path,
+            JSON,
+            valid_complaint().to_string(),
+            415,
+            "x-www-form-urlencoded",
+        ),
+        case(
+            "web: no title",
+            path,
+            FORM,
+            fields("").replace("title=Lampu+jalan+mati&", ""),
+            400,
+            "Judul",
+        ),
+        case(
+            "web: a title not UTF-8",
+            path,
+            FORM,
+            fields("").replace("title=Lampu", "title=%FF%FE"),
+            400,
+            "UTF-8",
+        ),
+        case(
+            "web: the title twice",
+            path,
+            FORM,
+            fields("&title=Lagi"),
+            400,
+            "more than once",
+        ),
+        case(
+            "web: an unknown category",
+            path,
+            FORM,
+            fields("").replace("infrastruktur.jalan-jembatan", "tidak.ada"),
+            400,
+            "Kategori",
+        ),
+        case(
+            "web: an unknown kabupaten",
+            path,
+            FORM,
+            fields("").replace("6371", "9999"),
+            400,
+            "Kabupaten",
+        ),
+        case(
+            "web: a bad NIK",
+            path,
+            FORM,
+            fields("&nik=1234567890123456"),
+            400,
+            "NIK",
+        ),
+        case("web: a bad phone", path, FORM, fields("&phone=12345"), 400, "Nomor HP"),
+        case(
+            "web: an unknown kind",
+            path,
+            FORM,
+            fields("").replace("kind=aduan", "kind=pujian"),
+            400,
+            "Jenis laporan",
+        ),
+        case(
+            "web: an oversized form",
+            path,
+            FORM,
+            fields(&format!("&location={}", "x".repeat(40_000))),
+            413,
+            "terlalu panjang",
+        ),
+        case(
+            "web: a program as a photo",
+            path,
+            MULTIPART,
+            form_parts(vec![lampiran("foto.jpg", WINDOWS_PROGRAM)]),
+            415,
+            "bukan foto",
+        ),
+        case(
+            "web: six files",
+            path,
+            MULTIPART,
+            form_parts((0..6).map(|_| lampiran("a.png", PNG)).collect()),
+            400,
+            "paling banyak 5 berkas",
+        ),
+        case(
+            "web: a file in a text field",
+            path,
+            MULTIPART,
+            form_parts(vec![Part("title", Some("a.png"), PNG.to_vec())]),
+            400,
+            "unexpected file",
+        ),
+        case(
+            "web: a field not UTF-8",
+            path,
+            MULTIPART,
+            form_parts(vec![Part("location", None, b"\xff\xfe".to_vec())]),
+            400,
+            "UTF-8",
+        ),
+        case(
+            "web: a field twice in multipart",
+            path,
+            MULTIPART,
+            form_parts(vec![text("title", "Lagi")]),
+            400,
+            "more than once",
+        ),
+    ]
+}
 
 /// One bad request and what must come back.
 struct Case {
@@ -742,7 +1085,12 @@ async fn scalar(db: &DatabaseConnection, sql: &str) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn more_than_a_hundred_bad_inputs_get_a_named_4xx_and_store_nothing() {
-    let stack = Stack::start(StackConfig::new("badinput")).await.expect("stack starts");
+    let stack = Stack::start(StackConfig {
+        attachment_bytes: ATTACHMENT_BYTES,
+        ..StackConfig::new("badinput")
+    })
+    .await
+    .expect("stack starts");
     let base = format!("http://127.0.0.1:{}", stack.http_port("intake"));
     let http = reqwest::Client::new();
     let intake_db = stack.db("intake").await.expect("db");
@@ -765,7 +1113,9 @@ async fn more_than_a_hundred_bad_inputs_get_a_named_4xx_and_store_nothing() {
     let cases: Vec<Case> = [
         submissions(),
         reporter_side(&tracking_id, &code),
+        attachments(),
         open311(),
+        web_form(),
         sms_webhook(),
     ]
     .into_iter()
@@ -812,6 +1162,13 @@ async fn more_than_a_hundred_bad_inputs_get_a_named_4xx_and_store_nothing() {
     }
     assert_eq!(stored().await, complaints_before, "a bad request stored a complaint");
     assert_eq!(recorded().await, events_before, "a bad request recorded an event");
+    assert_eq!(
+        std::fs::read_dir(stack.attachments_dir())
+            .map(|d| d.count())
+            .unwrap_or(0),
+        0,
+        "a bad request stored a file"
+    );
     // Still answering, and the good complaint reads back as it was.
     let status: Value = http
         .get(format!("{base}/api/v1/complaints/{tracking_id}"))

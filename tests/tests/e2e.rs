@@ -2031,6 +2031,14 @@ async fn calendar_and_sla_policy_edits_are_checked_audited_and_move_deadlines() 
 }
 
 /// Debian's chromium driven through chromedriver (WebDriver), headless, phone-sized.
+/// A real 1×1 PNG.
+const PNG_1X1: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00,
+    0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4, 0x89, 0x00, 0x00, 0x00, 0x0d, 0x49,
+    0x44, 0x41, 0x54, 0x78, 0xda, 0x63, 0x64, 0x60, 0xf8, 0x5f, 0x0f, 0x00, 0x02, 0x87, 0x01, 0x80, 0xeb, 0x47, 0xba,
+    0x92, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+];
+
 struct Browser {
     driver: std::process::Child,
     client: fantoccini::Client,
@@ -2207,12 +2215,60 @@ async fn web_form_and_status_page_in_headless_chromium() {
     );
     assert_eq!(stored().await, 0);
 
-    // Sent: the tracking id and the access code, once.
+    // A program named like a photo: the form comes back naming the file, nothing stored.
+    let files = std::env::temp_dir().join(format!("{}_web_files", stack.prefix));
+    std::fs::create_dir_all(&files).expect("dir");
+    let forged = files.join("foto-lampu.jpg");
+    std::fs::write(&forged, b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff").expect("write");
+    let photo = files.join("lampu-mati.png");
+    std::fs::write(&photo, PNG_1X1).expect("write");
     browser.fill("#title", "Lampu jalan mati <b>tebal</b>").await;
+    browser
+        .element("#lampiran")
+        .await
+        .send_keys(&forged.display().to_string())
+        .await
+        .expect("choose a file");
+    browser.click(send).await;
+    let text = browser.text().await;
+    assert!(
+        text.contains("Lampiran") && text.contains("foto-lampu.jpg") && text.contains("bukan foto"),
+        "{text}"
+    );
+    assert_eq!(
+        browser
+            .element("#title")
+            .await
+            .prop("value")
+            .await
+            .expect("value")
+            .as_deref(),
+        Some("Lampu jalan mati <b>tebal</b>"),
+        "what was typed is kept"
+    );
+    assert_eq!(stored().await, 0);
+
+    // Sent with a photo: the tracking id and the access code, once.
+    browser
+        .element("#lampiran")
+        .await
+        .send_keys(&photo.display().to_string())
+        .await
+        .expect("choose a file");
     browser.click(send).await;
     let text = browser.text().await;
     assert!(text.contains("Laporan diterima"), "{text}");
     let tracking_id = browser.element("#tracking-id").await.text().await.expect("id");
+    let attached = count(
+        &intake_db,
+        &format!(
+            "SELECT count(*) FROM attachments a JOIN complaints c ON c.id = a.complaint_id \
+             WHERE c.tracking_id = '{tracking_id}' AND a.content_type = 'image/png' AND a.filename = 'lampu-mati.png'"
+        ),
+    )
+    .await;
+    assert_eq!(attached, 1, "the photo came with the report");
+    let _ = std::fs::remove_dir_all(&files);
     let access_code = browser.element("#access-code").await.text().await.expect("code");
     assert_eq!((tracking_id.len(), access_code.len()), (10, 10));
     assert_eq!(stored().await, 1);

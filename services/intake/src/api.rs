@@ -24,6 +24,7 @@ use std::sync::Arc;
 use utoipa::{OpenApi, ToSchema};
 
 mod multipart;
+pub(crate) use multipart::is_multipart;
 
 /// Largest JSON body accepted: a complaint's text is at most a few thousand characters.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;

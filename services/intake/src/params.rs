@@ -19,17 +19,23 @@ fn decode(raw: &str, what: &str) -> Result<String, String> {
 
 impl Params {
     pub fn parse(raw: &str) -> Result<Params, String> {
-        let mut pairs = Vec::new();
+        let mut params = Params::default();
         for piece in raw.split('&').filter(|p| !p.is_empty()) {
             let (key, value) = piece.split_once('=').unwrap_or((piece, ""));
             let key = decode(key, "a parameter name")?;
             let value = decode(value, &format!("parameter {key}"))?;
-            if !key.ends_with("[]") && pairs.iter().any(|(k, _): &(String, String)| *k == key) {
-                return Err(format!("parameter {key} is given more than once"));
-            }
-            pairs.push((key, value));
+            params.push(key, value)?;
         }
-        Ok(Params(pairs))
+        Ok(params)
+    }
+
+    /// Adds a decoded pair (a multipart form's text field), refusing a repeated name.
+    pub fn push(&mut self, key: String, value: String) -> Result<(), String> {
+        if !key.ends_with("[]") && self.0.iter().any(|(k, _)| *k == key) {
+            return Err(format!("parameter {key} is given more than once"));
+        }
+        self.0.push((key, value));
+        Ok(())
     }
 
     /// A parameter's value; sent empty counts as absent (GeoReport v2 conventions).

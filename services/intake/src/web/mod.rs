@@ -7,7 +7,9 @@
 
 mod pages;
 mod text;
+mod upload;
 
+use crate::attachments::{self, AttachmentError};
 use crate::entity::complaint;
 use crate::params::Params;
 use crate::reporter_actions::{ActionError, ReporterAction, ReporterActions};
@@ -39,7 +41,13 @@ pub struct Web {
 pub fn router(web: Arc<Web>) -> Router {
     Router::new()
         .route("/", get(form))
-        .route("/lapor", post(send))
+        .route(
+            "/lapor",
+            // Room for the files; the form's text keeps its own limit (see `upload`).
+            post(send).layer(DefaultBodyLimit::max(
+                web.submit.attachments.settings.max_total_bytes + 2 * MAX_BODY_BYTES,
+            )),
+        )
         .route("/lacak", get(track_by_link).post(track_with_code))
         .route("/lacak/{tracking_id}/balas", post(respond))
         .route("/lacak/{tracking_id}/nilai", post(rate))
@@ -106,12 +114,66 @@ impl Web {
     fn read_form(&self, peer: SocketAddr, headers: &HeaderMap, body: &Bytes) -> Result<(Params, Lang), Refused> {
         let params = posted(headers, body)?;
         let lang = Lang::parse(params.get("lang"));
+        self.admit(peer, headers, lang)?;
+        Ok((params, lang))
+    }
+
+    fn admit(&self, peer: SocketAddr, headers: &HeaderMap, lang: Lang) -> Result<(), Refused> {
         let limits = &self.submit.limits;
         let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
         limits
             .check_ip(limits.client_ip(peer.ip(), forwarded))
-            .map_err(|limited| Box::new(too_many(lang, &limited)))?;
-        Ok((params, lang))
+            .map_err(|limited| Box::new(too_many(lang, &limited)))
+    }
+
+    /// The report form, URL-encoded or with files: its fields, its files, and what was
+    /// wrong with the files if anything.
+    async fn read_report(
+        &self,
+        peer: SocketAddr,
+        headers: &HeaderMap,
+        request: axum::extract::Request,
+    ) -> Result<(upload::UploadedForm, Lang), Refused> {
+        let refused = |status, message: &str| {
+            Box::new(page(
+                status,
+                pages::message_page(Lang::Id, "Permintaan tidak dapat dibaca", message, "/"),
+            ))
+        };
+        if !crate::api::is_multipart(headers) {
+            let body = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES)
+                .await
+                .map_err(|_| refused(StatusCode::PAYLOAD_TOO_LARGE, "Isian formulir terlalu panjang."))?;
+            let (params, lang) = self.read_form(peer, headers, &body)?;
+            let form = upload::UploadedForm {
+                params,
+                uploads: Vec::new(),
+                problem: None,
+            };
+            return Ok((form, lang));
+        }
+        let form = upload::read(&self.submit.attachments.settings, request)
+            .await
+            .map_err(|unreadable| {
+                let status = if unreadable.too_large {
+                    StatusCode::PAYLOAD_TOO_LARGE
+                } else {
+                    StatusCode::BAD_REQUEST
+                };
+                refused(status, &unreadable.message)
+            })?;
+        let lang = Lang::parse(form.params.get("lang"));
+        self.admit(peer, headers, lang)?;
+        Ok((form, lang))
+    }
+}
+
+/// The status a refused attachment is answered with.
+fn attachment_status(error: &AttachmentError) -> StatusCode {
+    match error {
+        AttachmentError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        AttachmentError::Unsupported { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        AttachmentError::TooMany { .. } | AttachmentError::Empty { .. } => StatusCode::BAD_REQUEST,
     }
 }
 
@@ -167,13 +229,13 @@ async fn send(
     State(web): State<Arc<Web>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    body: Bytes,
+    request: axum::extract::Request,
 ) -> Response {
-    let (params, lang) = match web.read_form(peer, &headers, &body) {
+    let (form, lang) = match web.read_report(peer, &headers, request).await {
         Ok(form) => form,
         Err(refused) => return *refused,
     };
-    let values = values_of(&params);
+    let values = values_of(&form.params);
     let directory = &web.submit.directory;
     let again = |status: StatusCode, error: FormError, values: &FormValues| {
         page(status, pages::form_page(lang, directory, values, Some(&error)))
@@ -188,6 +250,24 @@ async fn send(
                 message: format!("{}: {other:?}", lang.text().kind),
             };
             return again(StatusCode::BAD_REQUEST, error, &values);
+        }
+    };
+    let checked = match form.problem {
+        Some((error, _)) => Err(error),
+        None => attachments::check(&web.submit.attachments.settings, form.uploads).map_err(|(error, _)| error),
+    };
+    let attachments = match checked {
+        Ok(files) => files,
+        Err(error) => {
+            let problem = FormError {
+                field: Some("lampiran"),
+                message: format!(
+                    "{}: {}",
+                    lang.text().attachments,
+                    text::attachment_problem(lang, &error)
+                ),
+            };
+            return again(attachment_status(&error), problem, &values);
         }
     };
     let submission = Submission {
@@ -209,7 +289,7 @@ async fn send(
         rahasia: values.rahasia,
         point: None,
         media_url: None,
-        attachments: Vec::new(),
+        attachments,
     };
     match web.submit.submit(submission).await {
         Ok(accepted) => page(

@@ -120,7 +120,7 @@ pub fn form_page(lang: Lang, directory: &Directory, values: &FormValues, error: 
                 }
             }
         }
-        form method="post" action="/lapor" {
+        form method="post" action="/lapor" enctype="multipart/form-data" {
             input type="hidden" name="lang" value=(lang.code());
             input type="hidden" name="idempotency_key" value=(values.idempotency_key);
             fieldset {
@@ -159,6 +159,11 @@ pub fn form_page(lang: Lang, directory: &Directory, values: &FormValues, error: 
             label for="location" { (text.location) }
             input id="location" name="location" maxlength="200" value=(values.location)
                 aria-invalid=(invalid(error, "location"));
+            label for="lampiran" { (text.attachments) }
+            p class="hint" id="lampiran-hint" { (text.attachments_hint) }
+            input id="lampiran" name="lampiran" type="file" multiple
+                accept=(lapor_domain::submission::ATTACHMENT_TYPES.join(","))
+                aria-describedby="lampiran-hint" aria-invalid=(invalid(error, "lampiran"));
             fieldset {
                 legend { (text.privacy) }
                 label class="choice" { input type="checkbox" id="anonim" name="anonim" value="on" checked[values.anonim]; (text.anonim) }

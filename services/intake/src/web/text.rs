@@ -69,6 +69,8 @@ pub struct Text {
     pub category: &'static str,
     pub kabupaten: &'static str,
     pub location: &'static str,
+    pub attachments: &'static str,
+    pub attachments_hint: &'static str,
     pub privacy: &'static str,
     pub anonim: &'static str,
     pub rahasia: &'static str,
@@ -131,6 +133,8 @@ pub const ID: Text = Text {
     category: "Kategori",
     kabupaten: "Kabupaten/kota",
     location: "Lokasi (tidak wajib)",
+    attachments: "Lampiran (tidak wajib)",
+    attachments_hint: "Foto (JPEG, PNG, WebP, GIF) atau PDF, paling banyak 5 berkas dan 10 MB.",
     privacy: "Kerahasiaan",
     anonim: "Anonim: identitas saya tidak ditampilkan kepada petugas",
     rahasia: "Rahasia: laporan tidak tampil di daftar publik",
@@ -193,6 +197,8 @@ pub const EN: Text = Text {
     category: "Category",
     kabupaten: "Regency/city",
     location: "Location (optional)",
+    attachments: "Attachments (optional)",
+    attachments_hint: "Photos (JPEG, PNG, WebP, GIF) or PDFs, at most 5 files and 10 MB.",
     privacy: "Privacy",
     anonim: "Anonymous: my identity is not shown to officers",
     rahasia: "Confidential: the report is on no public list",
@@ -236,3 +242,28 @@ pub const EN: Text = Text {
     unavailable: "The service is busy. The report was not stored; send it again shortly.",
     key_reused: "This form was already sent with other content. Reload the page for a new report.",
 };
+
+/// Why an attachment was refused, in the page's language; the files must be chosen again
+/// (a browser never refills a file input).
+pub fn attachment_problem(lang: Lang, error: &crate::attachments::AttachmentError) -> String {
+    use crate::attachments::AttachmentError::*;
+    match (lang, error) {
+        (Lang::Id, TooMany { max }) => format!("paling banyak {max} berkas; pilih lagi berkas yang akan dikirim"),
+        (Lang::Id, TooLarge { max }) => format!(
+            "ukuran semua berkas paling banyak {} MB; pilih lagi berkas yang lebih kecil",
+            max / (1024 * 1024)
+        ),
+        (Lang::Id, Empty { filename }) => format!("berkas {filename:?} kosong; pilih lagi berkasnya"),
+        (Lang::Id, Unsupported { filename }) => {
+            format!("{filename:?} bukan foto (JPEG, PNG, WebP, GIF) atau PDF; pilih lagi berkasnya")
+        }
+        (Lang::En, TooMany { max }) => format!("at most {max} files; choose the files again"),
+        (Lang::En, TooLarge { max }) => {
+            format!("at most {} MB in all; choose smaller files again", max / (1024 * 1024))
+        }
+        (Lang::En, Empty { filename }) => format!("{filename:?} is empty; choose the file again"),
+        (Lang::En, Unsupported { filename }) => {
+            format!("{filename:?} is not a photo (JPEG, PNG, WebP, GIF) or a PDF; choose the file again")
+        }
+    }
+}
