@@ -3087,6 +3087,58 @@ fn tracking_id_in(text: &str) -> Option<String> {
         .filter(|id| text.contains(id.as_str()))
 }
 
+/// A text intake cannot store (its database refuses connections) is not acknowledged: the
+/// SMSC hears ESME_RX_T_APPN (or nothing) and keeps it; delivered again once the database is
+/// back, it makes exactly one complaint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sms_that_cannot_be_stored_is_not_acknowledged() {
+    use lapor_smpp::sim::SimError;
+    let stack = Stack::start(StackConfig::new("smsdown")).await.expect("stack");
+    let server = sea_orm::Database::connect("postgres://postgres@127.0.0.1:5432/postgres")
+        .await
+        .expect("server");
+    let database = format!("{}_intake", stack.prefix);
+    let allow = |on: bool| {
+        let (server, database) = (server.clone(), database.clone());
+        async move {
+            server
+                .execute_unprepared(&format!("ALTER DATABASE \"{database}\" ALLOW_CONNECTIONS {on}"))
+                .await
+                .expect("alter database");
+            if !on {
+                server
+                    .execute_unprepared(&format!(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{database}'"
+                    ))
+                    .await
+                    .expect("terminate");
+            }
+        }
+    };
+    let text = "LAPOR#puskesmas#Banjarmasin Utara#Antrean obat di puskesmas sampai sore";
+    allow(false).await;
+    let refused = stack.smsc.deliver_mo("+6281311113333", "1708", text).await;
+    assert!(
+        matches!(
+            refused,
+            Err(SimError::Rejected { status: 0x64, .. }) | Err(SimError::Timeout(_))
+        ),
+        "a text that was not stored must not be acknowledged: {refused:?}"
+    );
+    allow(true).await;
+    eventually("the redelivered text is taken", WAIT, || async {
+        stack.smsc.deliver_mo("+6281311113333", "1708", text).await.ok()
+    })
+    .await;
+    let intake_db = stack.db("intake").await.expect("db");
+    assert_eq!(
+        count(&intake_db, "SELECT count(*) FROM complaints WHERE channel = 'sms'").await,
+        1,
+        "one complaint, however often the SMSC delivered it"
+    );
+    stack.stop().await.expect("stack stops");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sms_short_code_takes_complaints_and_answers_status() {
     let stack = Stack::start(StackConfig::new("sms")).await.expect("stack");

@@ -214,8 +214,80 @@ pub enum Inbound {
         destination: String,
         /// Full text.
         text: String,
+        /// The `deliver_sm_resp` of the message's last part waits for this: the SMSC keeps
+        /// the message until the application has taken it.
+        ack: MoAck,
     },
 }
+
+/// `ESME_RX_T_APPN`: the application cannot take the message now; the SMSC delivers it again.
+pub const RETRY_LATER: u32 = 0x64;
+
+/// The answer to a mobile-originated message, given once the application has stored it
+/// (`accept`) or could not (`retry_later`). Dropped unanswered, it answers `retry_later`, so
+/// a message is never acknowledged that nothing took. If the session is gone by then the
+/// SMSC, having no answer, delivers the message again on the next bind.
+#[derive(Clone)]
+pub struct MoAck(std::sync::Arc<AckSlot>);
+
+pub struct AckSlot(std::sync::Mutex<Option<(u32, AckSender)>>);
+
+/// Where a session takes `(sequence number, command_status)` answers to `deliver_sm`.
+type AckSender = mpsc::UnboundedSender<(u32, u32)>;
+
+impl MoAck {
+    fn new(seq: u32, session: AckSender) -> MoAck {
+        MoAck(std::sync::Arc::new(AckSlot(std::sync::Mutex::new(Some((
+            seq, session,
+        ))))))
+    }
+
+    /// An answer already given (earlier parts of a concatenated message, tests).
+    pub fn answered() -> MoAck {
+        MoAck(std::sync::Arc::new(AckSlot(std::sync::Mutex::new(None))))
+    }
+
+    /// Stored: `ESME_ROK`.
+    pub fn accept(&self) {
+        self.0.answer(0);
+    }
+
+    /// Not stored: `ESME_RX_T_APPN`, delivered again later.
+    pub fn retry_later(&self) {
+        self.0.answer(RETRY_LATER);
+    }
+}
+
+impl AckSlot {
+    fn answer(&self, status: u32) {
+        let taken = self.0.lock().map(|mut slot| slot.take()).unwrap_or(None);
+        if let Some((seq, session)) = taken {
+            // A closed session cannot answer; the SMSC redelivers what it never heard about.
+            let _ = session.send((seq, status));
+        }
+    }
+}
+
+impl Drop for AckSlot {
+    fn drop(&mut self) {
+        self.answer(RETRY_LATER);
+    }
+}
+
+impl std::fmt::Debug for MoAck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MoAck")
+    }
+}
+
+/// Every answer is the same for comparing messages.
+impl PartialEq for MoAck {
+    fn eq(&self, _other: &MoAck) -> bool {
+        true
+    }
+}
+
+impl Eq for MoAck {}
 
 struct SubmitJob {
     sm: SubmitSm,
@@ -317,6 +389,7 @@ impl SmppClient {
             inbound_tx,
             bound_tx,
             reasm: Reassembler::new(REASSEMBLY_TIMEOUT),
+            acks: None,
             queue: VecDeque::new(),
             last_error: None,
             backoff: RECONNECT_MIN,
@@ -569,6 +642,8 @@ struct Driver {
     inbound_tx: mpsc::Sender<Inbound>,
     bound_tx: watch::Sender<bool>,
     reasm: Reassembler,
+    /// Where the current session takes the application's answers to `deliver_sm`.
+    acks: Option<AckSender>,
     queue: VecDeque<Box<SubmitJob>>,
     last_error: Option<String>,
     backoff: Duration,
@@ -743,6 +818,9 @@ impl Driver {
         let mut last_rx = Instant::now();
         let mut closing: Option<Closing> = None;
         let mut handles_alive = true;
+        // Answers to deliver_sm that waited for the application.
+        let (ack_tx, mut ack_rx) = mpsc::unbounded_channel::<(u32, u32)>();
+        self.acks = Some(ack_tx);
         let end = 'session: {
             while let Some(job) = self.queue.pop_front() {
                 if job.deadline <= Instant::now() {
@@ -795,6 +873,12 @@ impl Driver {
                             closing.get_or_insert(Closing::Draining { until: Instant::now() + rt });
                         }
                     },
+                    Some((seq, status)) = ack_rx.recv() => {
+                        let resp = Command::new(CommandStatus::from(status), seq, DeliverSmResp::builder().build());
+                        if let Err(e) = conn.write(&resp, rt).await {
+                            break 'session SessionEnd::Lost(e);
+                        }
+                    }
                     _ = tick.tick() => {
                         let now = Instant::now();
                         let expired: Vec<u32> = pending.iter().filter(|(_, p)| p.deadline <= now).map(|(s, _)| *s).collect();
@@ -905,14 +989,10 @@ impl Driver {
             return None;
         }
         let reply = match cmd.pdu() {
-            Some(Pdu::DeliverSm(d)) => {
-                let st = self.on_deliver_sm(d);
-                Some(Command::new(
-                    CommandStatus::from(st),
-                    seq,
-                    DeliverSmResp::builder().build(),
-                ))
-            }
+            // None: answered when the application has taken the message (`MoAck`).
+            Some(Pdu::DeliverSm(d)) => self
+                .on_deliver_sm(d, seq)
+                .map(|st| Command::new(CommandStatus::from(st), seq, DeliverSmResp::builder().build())),
             Some(Pdu::EnquireLink) => Some(Command::new(CommandStatus::EsmeRok, seq, Pdu::EnquireLinkResp)),
             Some(Pdu::Unbind) => {
                 let _ = conn
@@ -936,8 +1016,15 @@ impl Driver {
         None
     }
 
-    /// Turns a `deliver_sm` into an [`Inbound`]; returns the status to answer.
-    fn on_deliver_sm(&mut self, d: &DeliverSm) -> u32 {
+    /// Turns a `deliver_sm` into an [`Inbound`]; returns the status to answer now, or `None`
+    /// when a complete message went to the application, which answers through its `MoAck`.
+    fn on_deliver_sm(&mut self, d: &DeliverSm, seq: u32) -> Option<u32> {
+        let mut deferred = false;
+        let status = self.take_deliver_sm(d, seq, &mut deferred);
+        (!deferred).then_some(status)
+    }
+
+    fn take_deliver_sm(&mut self, d: &DeliverSm, seq: u32, deferred: &mut bool) -> u32 {
         let wanted = !self.inbound_tx.is_closed();
         if !wanted {
             // Nobody reads inbound messages any more (the application is stopping): the
@@ -1012,11 +1099,18 @@ impl Driver {
                 _ => None,
             };
             match self.reasm.push_part(&source, udh_concat.or(sar), dc, payload) {
-                Ok(Some(r)) => Inbound::Message {
-                    source,
-                    destination,
-                    text: r.text,
-                },
+                Ok(Some(r)) => {
+                    let ack = match &self.acks {
+                        Some(session) => MoAck::new(seq, session.clone()),
+                        None => MoAck::answered(),
+                    };
+                    Inbound::Message {
+                        source,
+                        destination,
+                        text: r.text,
+                        ack,
+                    }
+                }
                 Ok(None) => return 0,
                 Err(e) => {
                     tracing::warn!(error = %e, %source, "undecodable MO message; rejecting it");
@@ -1024,9 +1118,12 @@ impl Driver {
                 }
             }
         };
-        if wanted && let Err(e) = self.inbound_tx.try_send(inbound) {
+        let is_message = matches!(inbound, Inbound::Message { .. });
+        if let Err(e) = self.inbound_tx.try_send(inbound) {
+            // Dropped with it, the message's MoAck answers retry-later.
             tracing::warn!(error = %e, "could not queue an inbound SMS");
         }
+        *deferred = is_message;
         0
     }
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use lapor_smpp::pdu::{encode_command, take_frame};
-use lapor_smpp::sim::{Faults, Smsc, SmscConfig};
+use lapor_smpp::sim::{Faults, SimError, Smsc, SmscConfig};
 use lapor_smpp::{
     BindMode, ClientConfig, Encoding, Inbound, OutgoingSms, ReceiptState, SmppClient, SubmitError, segment_count,
 };
@@ -304,32 +304,73 @@ async fn wrong_password_is_transient_with_esme_rinvpaswd() {
 
 #[tokio::test]
 async fn mo_multipart_ucs2_arrives_reassembled_on_a_transceiver() {
-    let smsc = smsc().await;
+    let smsc = std::sync::Arc::new(smsc().await);
     let (_c, mut rx) = client(&smsc, BindMode::Transceiver).await;
     let text = format!(
         "LAPOR 🚧 Jalan rusak parah di depan SDN 3 Martapura, mohon segera diperbaiki 🙏 {}",
         "ж".repeat(80)
     );
     assert!(segment_count(&text) >= 3);
-    smsc.deliver_mo("+6281234567890", "1708", &text)
-        .await
-        .expect("delivered");
+    let delivery = {
+        let (smsc, text) = (smsc.clone(), text.clone());
+        tokio::spawn(async move { smsc.deliver_mo("+6281234567890", "1708", &text).await })
+    };
     match next_inbound(&mut rx).await {
         Inbound::Message {
             source,
             destination,
             text: got,
+            ack,
         } => {
             assert_eq!(source, "+6281234567890");
             assert_eq!(destination, "1708");
             assert_eq!(got, text);
+            ack.accept();
         }
         other => panic!("expected a message, got {other:?}"),
     }
-    smsc.deliver_mo("+6281234567890", "1708", "LAPOR singkat")
-        .await
-        .expect("delivered");
-    assert!(matches!(next_inbound(&mut rx).await, Inbound::Message { text, .. } if text == "LAPOR singkat"));
+    delivery.await.expect("task").expect("delivered");
+    let delivery = {
+        let smsc = smsc.clone();
+        tokio::spawn(async move { smsc.deliver_mo("+6281234567890", "1708", "LAPOR singkat").await })
+    };
+    match next_inbound(&mut rx).await {
+        Inbound::Message { text, ack, .. } if text == "LAPOR singkat" => ack.accept(),
+        other => panic!("expected a message, got {other:?}"),
+    }
+    delivery.await.expect("task").expect("delivered");
+}
+
+/// The last part's `deliver_sm_resp` waits for the application: a message it could not
+/// store, or dropped unanswered, is answered ESME_RX_T_APPN and the SMSC keeps it.
+#[tokio::test]
+async fn mo_is_acknowledged_only_once_the_application_takes_it() {
+    let smsc = std::sync::Arc::new(smsc().await);
+    let (_c, mut rx) = client(&smsc, BindMode::Receiver).await;
+    for answer in ["retry", "drop", "accept"] {
+        let delivery = {
+            let smsc = smsc.clone();
+            tokio::spawn(async move { smsc.deliver_mo("+6281234567890", "1708", "LAPOR lampu mati").await })
+        };
+        let Inbound::Message { ack, .. } = next_inbound(&mut rx).await else {
+            panic!("expected a message");
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!delivery.is_finished(), "answered before the application took it");
+        match answer {
+            "retry" => ack.retry_later(),
+            "drop" => drop(ack),
+            _ => ack.accept(),
+        }
+        let outcome = delivery.await.expect("task");
+        match answer {
+            "accept" => assert_eq!(outcome, Ok(())),
+            _ => assert!(
+                matches!(outcome, Err(SimError::Rejected { status: 0x64, .. })),
+                "{answer}: {outcome:?}"
+            ),
+        }
+    }
 }
 
 #[tokio::test]

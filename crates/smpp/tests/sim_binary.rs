@@ -62,8 +62,7 @@ async fn binary_logs_submits_as_json_and_delivers_typed_mo_lines() {
         .await
         .expect("write");
     stdin.flush().await.expect("flush");
-    let mo = next_json().await;
-    assert_eq!(mo["event"], "mo");
+    // The simulator hears back only once the application has taken the text.
     match tokio::time::timeout(WAIT, inbound.recv())
         .await
         .expect("in time")
@@ -73,13 +72,17 @@ async fn binary_logs_submits_as_json_and_delivers_typed_mo_lines() {
             source,
             destination,
             text,
+            ack,
         } => {
             assert_eq!(source, "+6281298765432");
             assert_eq!(destination, "1708");
             assert_eq!(text, "LAPOR lampu jalan mati di Jl. Veteran");
+            ack.accept();
         }
         other => panic!("{other:?}"),
     }
+    let mo = next_json().await;
+    assert_eq!(mo["event"], "mo");
     stdin.write_all(b"garbage\n").await.expect("write");
     assert_eq!(next_json().await["event"], "mo_failed");
     client.shutdown().await;

@@ -104,17 +104,26 @@ impl SmsChannel {
                 message = inbound.recv() => message,
                 _ = stop.cancelled() => None,
             };
-            let (source, text) = match message {
+            let (source, text, ack) = match message {
                 None => break,
-                Some(Inbound::Message { source, text, .. }) => (source, text),
+                Some(Inbound::Message { source, text, ack, .. }) => (source, text, ack),
                 // A receiver session gets no receipts worth anything here.
                 Some(Inbound::Receipt { .. }) => continue,
             };
             let outcome = self.handle(&source, &text, &settings.default_kabupaten).await;
             metrics::counter!("lapor_sms_received_total", "outcome" => outcome.label(), "via" => "smpp").increment(1);
+            // The SMSC keeps a text until it hears ESME_ROK: only once it is stored (or
+            // refused for good) does it get one; a text that could not be stored comes again.
+            if matches!(outcome, Handled::Unavailable(_)) {
+                ack.retry_later();
+            } else {
+                ack.accept();
+            }
             match outcome {
                 Handled::Refused(reason) => tracing::warn!(%reason, "sms not taken"),
-                Handled::Unavailable(reason) => tracing::error!(%reason, "sms could not be stored"),
+                Handled::Unavailable(reason) => {
+                    tracing::error!(%reason, "sms could not be stored, the SMSC will deliver it again")
+                }
                 Handled::Limited(limited) => tracing::warn!(%limited, "sms over the per-phone limit"),
                 other => tracing::info!(outcome = ?other, "sms taken"),
             }

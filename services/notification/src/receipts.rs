@@ -40,8 +40,10 @@ pub async fn run(
                     }
                 });
             }
-            Inbound::Message { .. } => {
-                // Citizens' SMS belong to intake's own receiver session.
+            Inbound::Message { ack, .. } => {
+                // Citizens' SMS belong to intake's own receiver session: not taken here, so
+                // the SMSC keeps it for intake instead of this session swallowing it.
+                ack.retry_later();
                 tracing::warn!(
                     "mobile-originated sms on the notification session ignored; bind intake's receiver to the short code"
                 );
