@@ -254,7 +254,7 @@ fn web_form() -> Vec<Case> {
             FORM,
             fields("").replace("title=Lampu+jalan+mati&", ""),
             400,
-            "Judul",
+            "Judul: wajib diisi",
         ),
         case(
             "web: a title not UTF-8",
@@ -294,7 +294,7 @@ fn web_form() -> Vec<Case> {
             FORM,
             fields("&nik=1234567890123456"),
             400,
-            "NIK",
+            "NIK (16 angka): tidak memuat tanggal lahir yang sah",
         ),
         case("web: a bad phone", path, FORM, fields("&phone=12345"), 400, "Nomor HP"),
         case(

@@ -2190,7 +2190,7 @@ async fn web_form_and_status_page_in_headless_chromium() {
     browser.click(send).await;
     let text = browser.text().await;
     assert!(
-        text.contains("Laporan belum terkirim") && text.contains("Judul"),
+        text.contains("Laporan belum terkirim") && text.contains("Judul: wajib diisi"),
         "{text}"
     );
     assert_eq!(

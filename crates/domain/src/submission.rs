@@ -25,6 +25,57 @@ impl FieldError {
     }
 }
 
+impl FieldError {
+    /// The message in Bahasa Indonesia, for the citizen's pages. Kept beside the English
+    /// messages of this module; a test checks that every one of them has a translation.
+    pub fn message_id(&self) -> String {
+        in_indonesian(&self.message).unwrap_or_else(|| self.message.clone())
+    }
+}
+
+fn in_indonesian(message: &str) -> Option<String> {
+    let fixed = match message {
+        "must not be empty" => "wajib diisi",
+        "must be 16 digits" => "harus 16 angka",
+        "has no kabupaten/kota or kecamatan code" => "tidak memuat kode kabupaten/kota atau kecamatan",
+        "does not hold a valid birth date (DDMMYY)" => "tidak memuat tanggal lahir yang sah (DDMMYY)",
+        "ends in serial 0000" => "berakhiran nomor urut 0000",
+        "must be an Indonesian number starting with 0, 62 or +62" => {
+            "harus nomor Indonesia yang diawali 0, 62 atau +62"
+        }
+        "must contain only digits, spaces and dashes" => "hanya boleh berisi angka, spasi dan tanda hubung",
+        "is not a valid Indonesian phone number" => "bukan nomor HP Indonesia yang sah",
+        "must contain '@'" => "harus memuat '@'",
+        "is not a valid e-mail address" => "bukan alamat e-mail yang sah",
+        _ => "",
+    };
+    if !fixed.is_empty() {
+        return Some(fixed.to_owned());
+    }
+    let number = |text: &str| text.chars().filter(char::is_ascii_digit).collect::<String>();
+    if let Some(rest) = message.strip_prefix("must be at most ") {
+        let (limit, got) = rest.split_once(" characters").unwrap_or((rest, ""));
+        return Some(match got.strip_prefix(", got ") {
+            Some(got) => format!("paling banyak {limit} karakter, terisi {got}"),
+            None if got.is_empty() => format!("paling banyak {limit} karakter"),
+            None => format!("paling banyak {} karakter ASCII tanpa spasi", number(limit)),
+        });
+    }
+    if let Some(code) = message.strip_prefix("must not contain control character ") {
+        return Some(format!("tidak boleh memuat karakter kendali {code}"));
+    }
+    if let Some(province) = message.strip_prefix("starts with ") {
+        return Some(format!("diawali {}, yang bukan kode provinsi", number(province)));
+    }
+    if let Some(code) = message.strip_prefix("unknown category ") {
+        return Some(format!("kategori {code} tidak dikenal"));
+    }
+    if let Some(code) = message.strip_prefix("unknown kabupaten/kota ") {
+        return Some(format!("kabupaten/kota {code} tidak dikenal"));
+    }
+    None
+}
+
 impl std::fmt::Display for FieldError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: {}", self.field, self.message)
@@ -275,6 +326,115 @@ pub fn validate(draft: &SubmissionDraft, directory: &Directory) -> Result<ValidS
         reporter_nik,
         idempotency_key: optional(key.to_owned()),
     })
+}
+
+#[cfg(test)]
+mod translation_tests {
+    use super::*;
+
+    /// Every refusal `validate` and its checks can give reads in Bahasa Indonesia.
+    #[test]
+    fn every_message_has_an_indonesian_form() {
+        let directory = Directory::load(std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../deploy/seed"
+        )))
+        .expect("seed");
+        let good = SubmissionDraft {
+            title: "Lampu jalan mati".into(),
+            body: "Sudah dua minggu gelap di depan sekolah.".into(),
+            category_code: "infrastruktur.jalan-jembatan".into(),
+            kabupaten_code: "6371".into(),
+            ..SubmissionDraft::default()
+        };
+        let variants: Vec<SubmissionDraft> = vec![
+            SubmissionDraft {
+                title: " ".into(),
+                ..good.clone()
+            },
+            SubmissionDraft {
+                title: "x".repeat(200),
+                ..good.clone()
+            },
+            SubmissionDraft {
+                title: "a\u{202e}b".into(),
+                ..good.clone()
+            },
+            SubmissionDraft {
+                category_code: String::new(),
+                ..good.clone()
+            },
+            SubmissionDraft {
+                category_code: "tidak.ada".into(),
+                ..good.clone()
+            },
+            SubmissionDraft {
+                kabupaten_code: "9999".into(),
+                ..good.clone()
+            },
+            SubmissionDraft {
+                reporter_phone: "12345".into(),
+                ..good.clone()
+            },
+            SubmissionDraft {
+                reporter_phone: "0812-abc-999".into(),
+                ..good.clone()
+            },
+            SubmissionDraft {
+                reporter_phone: "0812".into(),
+                ..good.clone()
+            },
+            SubmissionDraft {
+                reporter_email: "tanpa-at".into(),
+                ..good.clone()
+            },
+            SubmissionDraft {
+                reporter_email: "a@b".into(),
+                ..good.clone()
+            },
+            SubmissionDraft {
+                reporter_email: format!("{}@example.id", "a".repeat(300)),
+                ..good.clone()
+            },
+            SubmissionDraft {
+                reporter_nik: "123".into(),
+                ..good.clone()
+            },
+            SubmissionDraft {
+                reporter_nik: "9903035708850001".into(),
+                ..good.clone()
+            },
+            SubmissionDraft {
+                reporter_nik: "6300005708850001".into(),
+                ..good.clone()
+            },
+            SubmissionDraft {
+                reporter_nik: "6371039913850001".into(),
+                ..good.clone()
+            },
+            SubmissionDraft {
+                reporter_nik: "6371035708850000".into(),
+                ..good.clone()
+            },
+            SubmissionDraft {
+                idempotency_key: "dua kata".into(),
+                ..good.clone()
+            },
+        ];
+        for draft in variants {
+            let error = validate(&draft, &directory).expect_err("refused");
+            assert!(
+                in_indonesian(&error.message).is_some(),
+                "no Indonesian for {:?}: {}",
+                error.field,
+                error.message
+            );
+        }
+        assert_eq!(
+            FieldError::new("title", "must be at most 150 characters, got 200").message_id(),
+            "paling banyak 150 karakter, terisi 200"
+        );
+    }
 }
 
 #[cfg(test)]

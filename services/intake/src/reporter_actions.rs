@@ -45,13 +45,24 @@ pub enum ActionError {
     Invalid(#[from] FieldError),
     /// The action does not fit the complaint's state or its reply window.
     #[error("{0}")]
-    NotNow(String),
+    NotNow(Untimely),
     #[error("this complaint has been rated already")]
     AlreadyRated,
     #[error("{0}")]
     Limited(crate::limits::Limited),
     #[error("database: {0}")]
     Db(#[from] DbErr),
+}
+
+/// Why an action cannot be taken now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Untimely {
+    #[error("an answer is taken while the report is on hold with a question")]
+    NotOnHold,
+    #[error("replies and objections are taken within the reply window after a follow-up")]
+    OutsideReplyWindow,
+    #[error("a rating is taken once the report has been followed up")]
+    NotFollowedUp,
 }
 
 pub struct Acted {
@@ -71,19 +82,15 @@ fn check_timing(model: &complaint::Model, action: &ReporterAction) -> Result<(),
     let state = CaseState::parse(&model.public_state);
     let window_open = model.expected_at.is_none_or(|due| Utc::now() < due);
     match action {
-        ReporterAction::Answer(_) if state != Some(CaseState::OnHold) => Err(ActionError::NotNow(
-            "an answer is taken while the report is on hold with a question".into(),
-        )),
+        ReporterAction::Answer(_) if state != Some(CaseState::OnHold) => Err(ActionError::NotNow(Untimely::NotOnHold)),
         ReporterAction::Reply(_) | ReporterAction::Objection(_)
             if state != Some(CaseState::FollowedUp) || !window_open =>
         {
-            Err(ActionError::NotNow(
-                "replies and objections are taken within the reply window after a follow-up".into(),
-            ))
+            Err(ActionError::NotNow(Untimely::OutsideReplyWindow))
         }
-        ReporterAction::Rate(_) if !matches!(state, Some(CaseState::FollowedUp | CaseState::Closed)) => Err(
-            ActionError::NotNow("a rating is taken once the report has been followed up".into()),
-        ),
+        ReporterAction::Rate(_) if !matches!(state, Some(CaseState::FollowedUp | CaseState::Closed)) => {
+            Err(ActionError::NotNow(Untimely::NotFollowedUp))
+        }
         ReporterAction::Rate(_) if model.rated_at.is_some() => Err(ActionError::AlreadyRated),
         _ => Ok(()),
     }

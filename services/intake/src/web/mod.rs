@@ -300,7 +300,7 @@ async fn send(
             let (field, label) = control_of(error.field, lang);
             let error = FormError {
                 field,
-                message: format!("{label}: {}", error.message),
+                message: format!("{label}: {}", lang.field_problem(&error)),
             };
             again(StatusCode::BAD_REQUEST, error, &values)
         }
@@ -480,7 +480,7 @@ async fn act(
             };
             page(
                 status,
-                pages::message_page(lang, text.problem, &error.to_string(), &back),
+                pages::message_page(lang, text.problem, &text::action_problem(lang, &error), &back),
             )
         }
     }

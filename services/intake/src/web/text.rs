@@ -32,6 +32,14 @@ impl Lang {
         }
     }
 
+    /// A refused field's message in this language.
+    pub fn field_problem(self, error: &lapor_domain::FieldError) -> String {
+        match self {
+            Lang::Id => error.message_id(),
+            Lang::En => error.message.clone(),
+        }
+    }
+
     pub fn text(self) -> &'static Text {
         match self {
             Lang::Id => &ID,
@@ -265,5 +273,27 @@ pub fn attachment_problem(lang: Lang, error: &crate::attachments::AttachmentErro
         (Lang::En, Unsupported { filename }) => {
             format!("{filename:?} is not a photo (JPEG, PNG, WebP, GIF) or a PDF; choose the file again")
         }
+    }
+}
+
+/// Why a reporter's answer, reply or rating was refused, in the page's language.
+pub fn action_problem(lang: Lang, error: &crate::reporter_actions::ActionError) -> String {
+    use crate::reporter_actions::{ActionError, Untimely};
+    match (lang, error) {
+        (Lang::En, error) => error.to_string(),
+        (Lang::Id, ActionError::NotFound(id)) => format!("tidak ada laporan dengan nomor pelacakan {id}"),
+        (Lang::Id, ActionError::WrongCode) => "kode akses tidak cocok dengan laporan ini".to_owned(),
+        (Lang::Id, ActionError::Invalid(field)) => field.message_id(),
+        (Lang::Id, ActionError::NotNow(Untimely::NotOnHold)) => {
+            "jawaban diterima selama laporan ditunda dengan pertanyaan".to_owned()
+        }
+        (Lang::Id, ActionError::NotNow(Untimely::OutsideReplyWindow)) => {
+            "balasan dan keberatan diterima dalam masa tanggapan setelah tindak lanjut".to_owned()
+        }
+        (Lang::Id, ActionError::NotNow(Untimely::NotFollowedUp)) => {
+            "penilaian diterima setelah laporan ditindaklanjuti".to_owned()
+        }
+        (Lang::Id, ActionError::AlreadyRated) => "laporan ini sudah dinilai".to_owned(),
+        (Lang::Id, error @ (ActionError::Limited(_) | ActionError::Db(_))) => error.to_string(),
     }
 }
