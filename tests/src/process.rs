@@ -56,6 +56,7 @@ pub fn dev_token(
         algorithms: vec!["HS256".into()],
         dev_secret: secret.into(),
         public_key_pem: String::new(),
+        jwks_url: String::new(),
     };
     let principal = lapor_platform::auth::Principal {
         subject: subject.into(),

@@ -32,6 +32,7 @@ pub fn auth_settings() -> AuthSettings {
         algorithms: vec!["HS256".into()],
         dev_secret: TEST_AUTH_SECRET.into(),
         public_key_pem: String::new(),
+        jwks_url: String::new(),
     }
 }
 

@@ -536,6 +536,7 @@ async fn main() -> anyhow::Result<()> {
                 algorithms: vec!["HS256".into()],
                 dev_secret: dev_secret()?,
                 public_key_pem: String::new(),
+                jwks_url: String::new(),
             };
             let principal = lapor_platform::auth::Principal {
                 name: subject.clone(),

@@ -2,7 +2,8 @@
 //! expiry and not-before are checked and only allow-listed algorithms are accepted (so a
 //! token signed with `none` or with a symmetric algorithm against a public key is refused).
 //! Locally a development HS256 secret signs tokens (`laporctl token`); production configures
-//! an asymmetric public key. Roles are scoped to one SKPD.
+//! the identity provider's public key, or its JWKS URL so that keys rotate without a
+//! redeploy. Roles are scoped to one SKPD.
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use lapor_domain::reference::OfficerRole;
@@ -22,6 +23,12 @@ pub struct AuthSettings {
     /// PEM public key for RS256/ES256/EdDSA tokens from the identity provider.
     #[serde(default)]
     pub public_key_pem: String,
+    /// The identity provider's JSON Web Key Set (e.g. Keycloak's
+    /// `…/realms/<realm>/protocol/openid-connect/certs`). When set it replaces
+    /// `public_key_pem`: tokens must name their key (`kid`); the set is read at start, every
+    /// five minutes, and at once (at most every 30 s) when a token names a key not yet seen.
+    #[serde(default)]
+    pub jwks_url: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,8 +78,13 @@ fn parse_role(role: &str) -> Option<OfficerRole> {
 }
 
 pub struct Authenticator {
-    key: DecodingKey,
+    keys: Keys,
     validation: Validation,
+}
+
+enum Keys {
+    Fixed(DecodingKey),
+    Published(Arc<jwks::KeySet>),
 }
 
 impl Authenticator {
@@ -95,19 +107,28 @@ impl Authenticator {
                 "do not mix symmetric and asymmetric algorithms".into(),
             ));
         }
-        let key = if symmetric(&first) {
+        let keys = if !settings.jwks_url.is_empty() {
+            if symmetric(&first) {
+                return Err(AuthError::Config(
+                    "a JWKS holds public keys: allow asymmetric algorithms".into(),
+                ));
+            }
+            Keys::Published(jwks::KeySet::start(&settings.jwks_url, &algorithms)?)
+        } else if symmetric(&first) {
             if settings.dev_secret.len() < 32 {
                 return Err(AuthError::Config("dev_secret must be at least 32 bytes".into()));
             }
-            DecodingKey::from_secret(settings.dev_secret.as_bytes())
+            Keys::Fixed(DecodingKey::from_secret(settings.dev_secret.as_bytes()))
         } else {
             let pem = settings.public_key_pem.as_bytes();
-            match first {
-                Algorithm::EdDSA => DecodingKey::from_ed_pem(pem),
-                Algorithm::ES256 | Algorithm::ES384 => DecodingKey::from_ec_pem(pem),
-                _ => DecodingKey::from_rsa_pem(pem),
-            }
-            .map_err(|e| AuthError::Config(format!("public key: {e}")))?
+            Keys::Fixed(
+                match first {
+                    Algorithm::EdDSA => DecodingKey::from_ed_pem(pem),
+                    Algorithm::ES256 | Algorithm::ES384 => DecodingKey::from_ec_pem(pem),
+                    _ => DecodingKey::from_rsa_pem(pem),
+                }
+                .map_err(|e| AuthError::Config(format!("public key: {e}")))?,
+            )
         };
         let mut validation = Validation::new(first);
         validation.algorithms = algorithms;
@@ -116,11 +137,19 @@ impl Authenticator {
         validation.validate_nbf = true;
         validation.leeway = 30;
         validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
-        Ok(Self { key, validation })
+        Ok(Self { keys, validation })
     }
 
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)
+        let published;
+        let key = match &self.keys {
+            Keys::Fixed(key) => key,
+            Keys::Published(set) => {
+                published = set.key_for(token)?;
+                &published
+            }
+        };
+        let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation)
             .map_err(|e| AuthError::Invalid(e.to_string()))?;
         let claims = data.claims;
         let role =
@@ -222,6 +251,8 @@ pub fn mint_dev_token(settings: &AuthSettings, principal: &Principal, ttl_second
     .map_err(|e| AuthError::Invalid(e.to_string()))
 }
 
+mod jwks;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,6 +264,7 @@ mod tests {
             algorithms: vec!["HS256".into()],
             dev_secret: "0123456789abcdef0123456789abcdef".into(),
             public_key_pem: String::new(),
+            jwks_url: String::new(),
         }
     }
 
@@ -316,6 +348,110 @@ mod tests {
         assert!(
             auth.verify(&mint_dev_token(&settings(), &unscoped, 60).expect("mint"))
                 .is_err()
+        );
+    }
+
+    /// Ed25519 test key of RFC 8037, appendix A.1: the private seed and the public `x`.
+    const RFC8037_SEED: &str = "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A";
+    const RFC8037_X: &str = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
+
+    fn provider_token(kid: Option<&str>) -> String {
+        use base64::Engine;
+        let seed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(RFC8037_SEED)
+            .expect("seed");
+        // PKCS#8 wrapping of an Ed25519 seed.
+        let mut der = vec![
+            0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+        ];
+        der.extend(seed);
+        let now = jsonwebtoken::get_current_timestamp();
+        let claims = Claims {
+            iss: "lapor-dev".into(),
+            aud: "lapor".into(),
+            sub: "sso-officer-7".into(),
+            exp: now + 600,
+            nbf: now,
+            iat: now,
+            name: "Rina".into(),
+            role: "penghubung".into(),
+            skpd: Some("dinkes".into()),
+        };
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = kid.map(str::to_owned);
+        jsonwebtoken::encode(&header, &claims, &EncodingKey::from_ed_der(&der)).expect("sign")
+    }
+
+    /// The identity provider's key set, served over HTTP; `kid` names its one key.
+    async fn serve_jwks(kid: Arc<std::sync::Mutex<String>>, fetches: Arc<std::sync::atomic::AtomicUsize>) -> String {
+        let app = axum::Router::new().route(
+            "/certs",
+            axum::routing::get(move || {
+                let (kid, fetches) = (kid.clone(), fetches.clone());
+                async move {
+                    fetches.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let kid = kid.lock().expect("kid").clone();
+                    axum::Json(serde_json::json!({"keys": [
+                        {"kty": "OKP", "crv": "Ed25519", "x": RFC8037_X, "kid": kid, "use": "sig", "alg": "EdDSA"},
+                        {"kty": "OKP", "crv": "Ed25519", "x": RFC8037_X, "kid": "enc", "use": "enc"}
+                    ]}))
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}/certs")
+    }
+
+    async fn eventually_verifies(auth: &Authenticator, token: &str) -> Principal {
+        for _ in 0..100 {
+            if let Ok(principal) = auth.verify(token) {
+                return principal;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        auth.verify(token).expect("verifies in time")
+    }
+
+    #[tokio::test]
+    async fn verifies_with_the_identity_providers_published_keys_and_follows_rotation() {
+        let kid = Arc::new(std::sync::Mutex::new("2026-11".to_owned()));
+        let fetches = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let url = serve_jwks(kid.clone(), fetches.clone()).await;
+        let auth = Authenticator::new(&AuthSettings {
+            algorithms: vec!["EdDSA".into()],
+            dev_secret: String::new(),
+            jwks_url: url,
+            ..settings()
+        })
+        .expect("auth");
+        let principal = eventually_verifies(&auth, &provider_token(Some("2026-11"))).await;
+        assert_eq!(
+            (principal.subject.as_str(), principal.skpd.as_deref()),
+            ("sso-officer-7", Some("dinkes"))
+        );
+        // No kid, a key used for encryption, a development HS256 token: refused.
+        assert!(auth.verify(&provider_token(None)).is_err());
+        assert!(auth.verify(&provider_token(Some("enc"))).is_err());
+        let dev = mint_dev_token(&settings(), &penghubung(), 60).expect("mint");
+        assert!(auth.verify(&dev).is_err());
+        // The provider rotates: a token with the new key is refused once, the set is read
+        // again at once, and the token verifies; the old key is gone.
+        *kid.lock().expect("kid") = "2026-12".into();
+        let before = fetches.load(std::sync::atomic::Ordering::SeqCst);
+        let rotated = provider_token(Some("2026-12"));
+        assert!(auth.verify(&rotated).is_err());
+        eventually_verifies(&auth, &rotated).await;
+        assert!(fetches.load(std::sync::atomic::Ordering::SeqCst) > before);
+        assert!(auth.verify(&provider_token(Some("2026-11"))).is_err());
+        // A JWKS with symmetric algorithms is a configuration error.
+        assert!(
+            Authenticator::new(&AuthSettings {
+                jwks_url: "http://127.0.0.1:9/certs".into(),
+                ..settings()
+            })
+            .is_err()
         );
     }
 
