@@ -173,6 +173,20 @@ async fn queue_depth(stack: &Stack, queue: &str) -> u32 {
 }
 
 /// Polls routing (as the provincial admin) until the case is in `state`.
+/// A complaint in "lainnya", which waits for the admin's verification; its tracking id.
+async fn submit_for_verification(
+    intake: &lapor_proto::intake::v1::intake_service_client::IntakeServiceClient<tonic::transport::Channel>,
+    title: &str,
+) -> String {
+    intake
+        .clone()
+        .submit_complaint(complaint(title, "lainnya", "6372"))
+        .await
+        .expect("accepted")
+        .into_inner()
+        .tracking_id
+}
+
 async fn wait_for_state(stack: &Stack, tracking_id: &str, state: &str) -> lapor_proto::routing::v1::Case {
     let routing = stack.routing().await.expect("client");
     let admin = token(OfficerRole::Admin, None);
@@ -2489,12 +2503,49 @@ async fn officer_console_in_headless_chromium() {
     assert_eq!(merged.duplicate_of, first);
     assert_eq!(merged.version, waiting.version + 1);
 
-    // Verify the first case to dinkes with the "kompleks" tier through the form.
+    // The admin corrects the first case's title and marks it rahasia through the form; the
+    // flag cannot be cleared afterwards (the box comes back checked and disabled).
     browser
         .client
         .goto(&format!("{base}/console/cases/{first}"))
         .await
         .expect("case page");
+    browser
+        .element("#edit_details-title")
+        .await
+        .clear()
+        .await
+        .expect("clear the title");
+    browser
+        .fill("#edit_details-title", "Antrean obat di RSUD (dikoreksi)")
+        .await;
+    browser
+        .element("#edit_details-rahasia")
+        .await
+        .click()
+        .await
+        .expect("tick rahasia");
+    browser.click("button[value=edit_details]").await;
+    let page = browser.text().await;
+    assert!(
+        page.contains("Antrean obat di RSUD (dikoreksi)") && page.contains("RAHASIA"),
+        "{page}"
+    );
+    assert!(
+        page.contains("edit_details"),
+        "the correction is in the history: {page}"
+    );
+    assert!(
+        browser
+            .element("#edit_details-rahasia")
+            .await
+            .attr("disabled")
+            .await
+            .expect("attr")
+            .is_some()
+    );
+
+    // Verify the first case to dinkes with the "kompleks" tier through the form.
     browser.choose("select#verify-skpd", "dinkes").await;
     browser.choose("select#verify-tier", "kompleks").await;
     browser.click("button[value=verify]").await;
@@ -2573,7 +2624,7 @@ async fn officer_console_in_headless_chromium() {
         .into_inner()
         .entries;
     let actions: Vec<_> = audit.iter().map(|e| e.action.as_str()).collect();
-    assert_eq!(actions, ["verify", "start_progress", "follow_up"]);
+    assert_eq!(actions, ["edit_details", "verify", "start_progress", "follow_up"]);
     browser.stop().await;
     stack.stop().await.expect("stack stops");
 }
@@ -3087,6 +3138,113 @@ fn tracking_id_in(text: &str) -> Option<String> {
         .filter(|id| text.contains(id.as_str()))
 }
 
+/// A duplicate the admin merged into another report follows that report on the public
+/// status (JSON and the web page): its state and deadline are the parent's, with a notice
+/// naming the parent; the merged report's own reply and rating forms are gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn merged_duplicate_follows_its_parent_on_the_public_status() {
+    use lapor_proto::routing::v1::{CaseRef, MergeCaseRequest, VerifyCaseRequest};
+    let stack = Stack::start(StackConfig::new("merged")).await.expect("stack");
+    let intake = stack.intake().await.expect("intake");
+    let mut routing = stack.routing().await.expect("routing");
+    let admin = token(OfficerRole::Admin, None);
+    let submit = |title: &'static str| submit_for_verification(&intake, title);
+    let parent = submit("Pungutan liar di loket samsat Banjarbaru").await;
+    let duplicate = submit("Pungli di loket samsat Banjarbaru, diminta uang tambahan").await;
+    wait_for_state(&stack, &parent, "submitted").await;
+    let waiting = wait_for_state(&stack, &duplicate, "submitted").await;
+    routing
+        .merge_case(authorized(
+            MergeCaseRequest {
+                case: Some(CaseRef {
+                    tracking_id: duplicate.clone(),
+                    expected_version: waiting.version,
+                }),
+                parent_tracking_id: parent.clone(),
+            },
+            &admin,
+        ))
+        .await
+        .expect("merge");
+    let before = wait_for_state(&stack, &parent, "submitted").await;
+    let verified = routing
+        .verify_case(authorized(
+            VerifyCaseRequest {
+                case: Some(CaseRef {
+                    tracking_id: parent.clone(),
+                    expected_version: before.version,
+                }),
+                skpd_code: "bapenda".into(),
+                complexity_tier: String::new(),
+            },
+            &admin,
+        ))
+        .await
+        .expect("verify the parent")
+        .into_inner();
+    // The admin corrects the parent's title: the public status shows the correction.
+    let verified = routing
+        .edit_case(authorized(
+            lapor_proto::routing::v1::EditCaseRequest {
+                case: Some(CaseRef {
+                    tracking_id: parent.clone(),
+                    expected_version: verified.version,
+                }),
+                title: Some("Pungutan liar di loket Samsat Banjarbaru".into()),
+                ..Default::default()
+            },
+            &admin,
+        ))
+        .await
+        .expect("correct the title");
+    assert_eq!(verified.into_inner().title, "Pungutan liar di loket Samsat Banjarbaru");
+    let base = format!("http://127.0.0.1:{}", stack.http_port("intake"));
+    let http = reqwest::Client::new();
+    let status: serde_json::Value = eventually("the duplicate shows the parent's progress", WAIT, || {
+        let (http, url) = (http.clone(), format!("{base}/api/v1/complaints/{duplicate}"));
+        async move {
+            let status: serde_json::Value = http.get(url).send().await.ok()?.json().await.ok()?;
+            (status["state"] == "assigned").then_some(status)
+        }
+    })
+    .await;
+    assert_eq!(status["merged_into"], parent.as_str(), "{status}");
+    assert!(status["expected_at"].is_string(), "the parent's deadline: {status}");
+    assert_eq!(status["tracking_id"], duplicate.as_str());
+    let page = http
+        .get(format!("{base}/lacak?id={duplicate}"))
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert!(page.contains(&format!("digabung dengan laporan {parent}")), "{page}");
+    assert!(
+        !page.contains("/balas") && !page.contains("/nilai"),
+        "no actions on a merged report"
+    );
+    // The parent itself shows no notice.
+    let own: serde_json::Value = http
+        .get(format!("{base}/api/v1/complaints/{parent}"))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert!(own["merged_into"].is_null(), "{own}");
+    eventually("the corrected title reaches the public status", WAIT, || {
+        let (http, url) = (http.clone(), format!("{base}/api/v1/complaints/{parent}"));
+        async move {
+            let status: serde_json::Value = http.get(url).send().await.ok()?.json().await.ok()?;
+            (status["title"] == "Pungutan liar di loket Samsat Banjarbaru").then_some(())
+        }
+    })
+    .await;
+    stack.stop().await.expect("stack stops");
+}
+
 /// A text intake cannot store (its database refuses connections) is not acknowledged: the
 /// SMSC hears ESME_RX_T_APPN (or nothing) and keeps it; delivered again once the database is
 /// back, it makes exactly one complaint.
@@ -3590,18 +3748,7 @@ async fn analytics_figures_feed_dashboard_exports_and_replay_agree() {
     )
     .await;
     let intake = stack.intake().await.expect("client");
-    let submit = |title: &str| {
-        let request = complaint(title, "lainnya", "6372");
-        let mut intake = intake.clone();
-        async move {
-            intake
-                .submit_complaint(request)
-                .await
-                .expect("accepted")
-                .into_inner()
-                .tracking_id
-        }
-    };
+    let submit = |title: &'static str| submit_for_verification(&intake, title);
     let archived = submit("Pesan uji coba saja").await;
     let waiting = submit("Keluhan umum pelayanan").await;
     // A rahasia report: counted inside, never named in the feed, left out of the public page.

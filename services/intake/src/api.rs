@@ -184,6 +184,9 @@ pub struct PublicStatus {
     pub submitted_at: String,
     /// When the current stage is due (RFC 3339); absent when no clock runs.
     pub expected_at: Option<String>,
+    /// Tracking id of the report this one was merged into as a duplicate; `state` and
+    /// `expected_at` are then that report's.
+    pub merged_into: Option<String>,
 }
 
 /// Every error: a stable code, a message for people, and the offending field if any.
@@ -474,6 +477,7 @@ async fn complaint_status(
         state: status.state,
         submitted_at: rfc3339(status.submitted_at.as_ref()).unwrap_or_default(),
         expected_at: rfc3339(status.expected_at.as_ref()),
+        merged_into: Some(status.merged_into).filter(|m| !m.is_empty()),
     }))
 }
 

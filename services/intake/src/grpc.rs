@@ -138,15 +138,19 @@ impl IntakeService for IntakeGrpc {
                 return Err(not_found());
             }
         }
+        let progress = crate::public_view::progress(&self.submit.db, &found)
+            .await
+            .map_err(|e| Status::unavailable(format!("database: {e}")))?;
         Ok(Response::new(ComplaintStatus {
             tracking_id: found.tracking_id,
             title: found.title,
             category_code: found.category_code,
             kabupaten_code: found.kabupaten_code,
-            state: found.public_state,
+            state: progress.state,
             submitted_at: Some(to_timestamp(found.submitted_at)),
-            expected_at: found.expected_at.map(to_timestamp),
+            expected_at: progress.expected_at.map(to_timestamp),
             rahasia: found.rahasia,
+            merged_into: progress.merged_into.unwrap_or_default(),
         }))
     }
 }

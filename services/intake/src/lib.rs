@@ -11,6 +11,7 @@ pub mod limits;
 pub mod migration;
 pub mod open311;
 pub mod params;
+pub mod public_view;
 pub mod reporter_actions;
 pub mod sms;
 pub mod sms_webhook;

@@ -64,6 +64,12 @@ impl MigratorTrait for Migrator {
                     );",
                 down: "DROP TABLE attachments;",
             }),
+            Box::new(SqlMigration {
+                name: "m20261204_000009_merged_into",
+                // The report a merged duplicate follows (its tracking id), from routing.
+                up: "ALTER TABLE complaints ADD COLUMN merged_into text;",
+                down: "ALTER TABLE complaints DROP COLUMN merged_into;",
+            }),
         ]
     }
 }

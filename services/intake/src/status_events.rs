@@ -38,7 +38,7 @@ impl EventHandler for StatusEvents {
         event: &EventEnvelope,
         _context: &DeliveryContext,
     ) -> Result<(), HandlerError> {
-        // A CaseUpdated also carries the admin's corrections: the category and the
+        // A CaseUpdated also carries the admin's corrections: title, category and the
         // privacy flags, so a report marked rahasia later leaves the public lists too.
         let (state, version, skpd_name, expected_at, corrected, privacy) = match &event.payload {
             Some(Payload::ComplaintAssigned(assigned)) => (
@@ -110,6 +110,13 @@ impl EventHandler for StatusEvents {
                 complaint::Column::CategoryCode,
                 Expr::value(corrected.category_code.clone()),
             );
+        }
+        if let Some(corrected) = corrected.filter(|c| !c.title.is_empty()) {
+            update = update.col_expr(complaint::Column::Title, Expr::value(corrected.title.clone()));
+        }
+        // Merged as a duplicate: from now on the public sees the parent's progress.
+        if let Some(merged) = corrected.filter(|c| !c.duplicate_of.is_empty()) {
+            update = update.col_expr(complaint::Column::MergedInto, Expr::value(merged.duplicate_of.clone()));
         }
         update
             .filter(complaint::Column::Id.eq(complaint_id))

@@ -227,6 +227,7 @@ impl SubmitService {
             longitude: Set(submission.point.map(|p| p.longitude)),
             media_url: Set(submission.media_url.clone()),
             rated_at: Set(None),
+            merged_into: Set(None),
         }
         .insert(&txn)
         .await?;

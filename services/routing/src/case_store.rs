@@ -216,6 +216,7 @@ async fn integration_event(
                 archive_reason: case.archive_reason.map(|r| r.as_str().to_owned()).unwrap_or_default(),
                 duplicate_of: case.duplicate_of.clone().unwrap_or_default(),
                 category_code: case.category.clone(),
+                title: case.title.clone(),
                 anonim: case.anonim,
                 rahasia: case.rahasia,
                 actor_role: actor_role.to_owned(),

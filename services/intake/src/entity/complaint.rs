@@ -28,6 +28,8 @@ pub struct Model {
     pub longitude: Option<f64>,
     pub media_url: Option<String>,
     pub rated_at: Option<DateTimeUtc>,
+    /// Tracking id of the report this duplicate was merged into; its status follows that one.
+    pub merged_into: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

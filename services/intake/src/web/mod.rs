@@ -378,12 +378,18 @@ async fn status(web: &Web, lang: Lang, raw_id: &str, code: &str) -> Response {
         Ok(_) => return not_found(),
         Err(error) => return unavailable(lang, error),
     };
-    let timeline = match timeline(db, model.id).await {
+    let progress = match crate::public_view::progress(db, &model).await {
+        Ok(progress) => progress,
+        Err(error) => return unavailable(lang, error),
+    };
+    let timeline = match timeline(db, progress.timeline_of).await {
         Ok(timeline) => timeline,
         Err(error) => return unavailable(lang, error),
     };
     let directory = &web.submit.directory;
-    let state = CaseState::parse(&model.public_state);
+    // A merged report's own actions are over: replies and ratings go to the report it follows.
+    let own = progress.merged_into.is_none();
+    let state = CaseState::parse(&model.public_state).filter(|_| own);
     let window_open = model.expected_at.is_some_and(|due| Utc::now() < due);
     let view = StatusView {
         tracking_id: model.tracking_id.clone(),
@@ -398,10 +404,11 @@ async fn status(web: &Web, lang: Lang, raw_id: &str, code: &str) -> Response {
             .iter()
             .find(|k| k.code == model.kabupaten_code)
             .map_or(model.kabupaten_code.clone(), |k| k.name.clone()),
-        state: model.public_state.clone(),
-        skpd_name: model.skpd_name.clone(),
+        state: progress.state,
+        skpd_name: progress.skpd_name,
         submitted_at: model.submitted_at,
-        expected_at: model.expected_at,
+        expected_at: progress.expected_at,
+        merged_into: progress.merged_into,
         timeline,
         may_respond: state == Some(CaseState::FollowedUp) && window_open,
         may_answer: state == Some(CaseState::OnHold),

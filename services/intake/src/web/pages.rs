@@ -226,6 +226,8 @@ pub struct StatusView {
     pub skpd_name: Option<String>,
     pub submitted_at: DateTime<Utc>,
     pub expected_at: Option<DateTime<Utc>>,
+    /// The report this one was merged into; state, deadline and timeline are that report's.
+    pub merged_into: Option<String>,
     pub timeline: Vec<(DateTime<Utc>, String)>,
     pub may_respond: bool,
     pub may_answer: bool,
@@ -244,6 +246,9 @@ pub fn status_page(lang: Lang, view: &StatusView) -> Markup {
     let text = lang.text();
     let id = &view.tracking_id;
     let body = html! {
+        @if let Some(parent) = &view.merged_into {
+            p class="notice" id="merged" { (lang.merged_notice(parent)) }
+        }
         section {
             dl {
                 dt { (text.tracking_id) } dd id="status-id" { (id) }

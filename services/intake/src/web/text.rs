@@ -32,6 +32,18 @@ impl Lang {
         }
     }
 
+    /// A merged duplicate's status page says whose progress it shows.
+    pub fn merged_notice(self, parent: &str) -> String {
+        match self {
+            Lang::Id => format!(
+                "Laporan ini digabung dengan laporan {parent} tentang hal yang sama; status di bawah mengikuti laporan tersebut."
+            ),
+            Lang::En => format!(
+                "This report was merged with report {parent} about the same matter; the status below follows that report."
+            ),
+        }
+    }
+
     /// A refused field's message in this language.
     pub fn field_problem(self, error: &lapor_domain::FieldError) -> String {
         match self {

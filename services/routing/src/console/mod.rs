@@ -259,9 +259,17 @@ async fn render_case(
         .tiers
         .into_keys()
         .collect();
+    let categories: Vec<(String, String)> = console
+        .grpc
+        .directory
+        .categories
+        .iter()
+        .map(|c| (c.code.clone(), c.name.clone()))
+        .collect();
     let choices = pages::Choices {
         skpds: &skpds,
         tiers: &tiers,
+        categories: &categories,
     };
     Ok(pages::case(
         principal,
@@ -341,6 +349,15 @@ pub struct ActionForm {
     reason: String,
     #[serde(default)]
     parent_tracking_id: String,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    category_code: Option<String>,
+    /// A checked box; an unchecked one is not sent and leaves the flag as it is.
+    #[serde(default)]
+    anonim: Option<String>,
+    #[serde(default)]
+    rahasia: Option<String>,
 }
 
 async fn act(
@@ -466,6 +483,19 @@ async fn perform(
             .map(drop),
         "close" => grpc
             .close_case(as_officer(CloseCaseRequest { case }, p))
+            .await
+            .map(drop),
+        "edit_details" => grpc
+            .edit_case(as_officer(
+                EditCaseRequest {
+                    case,
+                    title: form.title,
+                    category_code: form.category_code,
+                    anonim: form.anonim.map(|_| true),
+                    rahasia: form.rahasia.map(|_| true),
+                },
+                p,
+            ))
             .await
             .map(drop),
         other => Err(lapor_platform::grpc::invalid_argument(

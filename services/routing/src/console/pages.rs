@@ -202,6 +202,8 @@ fn ladder(deadlines: &[Deadline]) -> Markup {
 pub struct Choices<'a> {
     pub skpds: &'a [(String, String)],
     pub tiers: &'a [String],
+    /// Category codes and names, for the admin's corrections.
+    pub categories: &'a [(String, String)],
 }
 
 fn skpd_select(action: &str, choices: &Choices<'_>) -> Markup {
@@ -254,6 +256,7 @@ fn action_form(case: &Case, action: &str, choices: &Choices<'_>) -> Markup {
         "start_progress" => ("Mulai proses", html! {}),
         "follow_up" => ("Kirim tindak lanjut", text_field("Tindak lanjut")),
         "close" => ("Tutup aduan", html! {}),
+        "edit_details" => ("Simpan koreksi", details_fields(case, choices)),
         _ => return html! {},
     };
     html! {
@@ -263,6 +266,30 @@ fn action_form(case: &Case, action: &str, choices: &Choices<'_>) -> Markup {
             (fields)
             button class="primary" type="submit" name="submit" value=(action) { (title) }
         }
+    }
+}
+
+/// The admin's corrections: title and category, and the privacy flags, which can be set but
+/// never cleared (a reporter may have relied on them).
+fn details_fields(case: &Case, choices: &Choices<'_>) -> Markup {
+    html! {
+        label for="edit_details-title" { "Judul" }
+        input id="edit_details-title" name="title" maxlength="150" required value=(case.title);
+        label for="edit_details-category" { "Kategori" }
+        select id="edit_details-category" name="category_code" {
+            @for (code, name) in choices.categories {
+                option value=(code) selected[*code == case.category_code] { (name) " (" (code) ")" }
+            }
+        }
+        label class="choice" {
+            input type="checkbox" id="edit_details-anonim" name="anonim" value="on" checked[case.anonim] disabled[case.anonim];
+            "Anonim: identitas pelapor disembunyikan"
+        }
+        label class="choice" {
+            input type="checkbox" id="edit_details-rahasia" name="rahasia" value="on" checked[case.rahasia] disabled[case.rahasia];
+            "Rahasia: tidak tampil di daftar publik"
+        }
+        @if case.anonim || case.rahasia { p class="muted" { "Tanda yang sudah dipasang tidak dapat dicabut." } }
     }
 }
 
