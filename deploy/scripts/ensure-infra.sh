@@ -49,16 +49,17 @@ ensure_rabbitmq() {
   for _ in $(seq 1 30); do as_root rabbitmqctl -q await_startup >/dev/null 2>&1 && break; sleep 1; done
 }
 
-# Python tools in .tools/venv: the aiosmtpd SMTP sink, and georeport, a stock Open311
-# GeoReport v2 client the Open311 test drives.
+# Python tools in .tools/venv: the aiosmtpd SMTP sink; georeport, a stock Open311
+# GeoReport v2 client the Open311 test drives; and moto's S3-compatible server, which
+# the attachment store is tested against as production would configure it.
 ensure_python_tools() {
-  if [ -x .tools/venv/bin/python ] && .tools/venv/bin/python -c 'import aiosmtpd, georeport' 2>/dev/null; then return 0; fi
-  log "installing aiosmtpd and georeport into .tools/venv"
+  if [ -x .tools/venv/bin/python ] && .tools/venv/bin/python -c 'import aiosmtpd, georeport, moto' 2>/dev/null; then return 0; fi
+  log "installing aiosmtpd, georeport and moto's S3 server into .tools/venv"
   if ! python3 -m venv .tools/venv 2>/dev/null; then
     apt_install python3-venv
     python3 -m venv .tools/venv
   fi
-  .tools/venv/bin/pip install -q 'aiosmtpd==1.4.6' 'georeport==0.3.1'
+  .tools/venv/bin/pip install -q 'aiosmtpd==1.4.6' 'georeport==0.3.1' 'moto[s3,server]==5.2.5'
 }
 
 # The scheduler test runs one routing replica with its clock hours ahead (libfaketime).

@@ -383,3 +383,89 @@ async fn attachments_reach_only_the_officers_of_the_case() {
     assert_eq!(stored_files(stack.attachments_dir()).len(), 3);
     stack.stop().await.expect("stack stops");
 }
+
+/// Frees a port for a child process to bind.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// The attachment store configured as production configures it — `s3://bucket` with an
+/// endpoint, region and keys in `[attachments.options]` — against an S3-compatible server
+/// (moto's, installed by `make infra`): files go in under the complaint's id, come back byte
+/// for byte, and are gone after a delete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_s3_compatible_bucket_holds_the_files() {
+    use lapor_intake::attachments::{self, AttachmentSettings, AttachmentStore, Upload};
+    let port = free_port();
+    let _server = tokio::process::Command::new(lapor_e2e::stack::repo_root().join(".tools/venv/bin/moto_server"))
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("moto_server runs (make infra installs it)");
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    eventually("the S3 server answers", WAIT, || {
+        let (http, url) = (http.clone(), format!("{endpoint}/lapor-attachments"));
+        async move { http.put(url).send().await.ok().filter(|r| r.status().is_success()) }
+    })
+    .await;
+    let options = [
+        ("aws_endpoint", endpoint.as_str()),
+        ("aws_region", "id-kalsel-1"),
+        ("aws_access_key_id", "lapor-test"),
+        ("aws_secret_access_key", "lapor-test-secret"),
+        ("aws_allow_http", "true"),
+    ];
+    let settings = AttachmentSettings {
+        store: "s3://lapor-attachments".into(),
+        options: options.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        max_files: 5,
+        max_total_bytes: 10 * 1024 * 1024,
+    };
+    let store = AttachmentStore::open(&settings).expect("the store opens");
+    let files = attachments::check(
+        &settings,
+        vec![
+            Upload {
+                filename: "jembatan.png".into(),
+                data: png().into(),
+            },
+            Upload {
+                filename: "surat.pdf".into(),
+                data: pdf().into(),
+            },
+        ],
+    )
+    .expect("photo and PDF");
+    let complaint_id = uuid::Uuid::now_v7();
+    store.put_all(complaint_id, &files).await.expect("stored in the bucket");
+    let listing = http
+        .get(format!("{endpoint}/lapor-attachments?list-type=2"))
+        .send()
+        .await
+        .expect("list")
+        .text()
+        .await
+        .expect("xml");
+    for file in &files {
+        assert!(
+            listing.contains(&format!("complaints/{complaint_id}/{}", file.id)),
+            "{listing}"
+        );
+        let read: Vec<u8> = store
+            .read(complaint_id, file.id)
+            .await
+            .expect("read")
+            .map(|chunk| chunk.expect("chunk").to_vec())
+            .concat()
+            .await;
+        assert_eq!(read, file.data.to_vec());
+    }
+    store.delete_all(complaint_id, &files).await;
+    assert!(store.read(complaint_id, files[0].id).await.is_err(), "deleted");
+}
