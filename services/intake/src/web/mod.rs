@@ -356,10 +356,10 @@ async fn track_with_code(
 
 /// The status page; a rahasia report, or an id never issued, is not found without its code.
 async fn status(web: &Web, lang: Lang, raw_id: &str, code: &str) -> Response {
-    let not_found = || page(StatusCode::NOT_FOUND, pages::not_found_page(lang));
     let Some(id) = tracking_id::normalize(raw_id) else {
-        return not_found();
+        return page(StatusCode::NOT_FOUND, pages::not_found_page(lang, ""));
     };
+    let not_found = || page(StatusCode::NOT_FOUND, pages::not_found_page(lang, &id));
     let db = &web.submit.db;
     let found = complaint::Entity::find()
         .filter(complaint::Column::TrackingId.eq(id.as_str()))

@@ -83,7 +83,9 @@ fn invalid(error: Option<&FormError>, field: &str) -> &'static str {
     }
 }
 
-fn tracking_form(lang: Lang) -> Markup {
+/// The tracking form; `id` prefills the tracking number (a not-found page keeps what was
+/// asked for, so the reporter of a rahasia report only adds the access code).
+fn tracking_form(lang: Lang, id: &str) -> Markup {
     let text = lang.text();
     html! {
         section aria-labelledby="track-heading" {
@@ -91,7 +93,7 @@ fn tracking_form(lang: Lang) -> Markup {
             form method="post" action="/lacak" {
                 input type="hidden" name="lang" value=(lang.code());
                 label for="track-id" { (text.tracking_id) }
-                input id="track-id" name="id" autocomplete="off" autocapitalize="characters" maxlength="20" required;
+                input id="track-id" name="id" autocomplete="off" autocapitalize="characters" maxlength="20" required value=(id);
                 label for="track-code" { (text.access_code) }
                 p class="hint" id="track-code-hint" { (text.access_code_hint) }
                 input id="track-code" name="kode" autocomplete="off" autocapitalize="characters" maxlength="20" aria-describedby="track-code-hint";
@@ -187,7 +189,7 @@ pub fn form_page(lang: Lang, directory: &Directory, values: &FormValues, error: 
             }
             button type="submit" { (text.send) }
         }
-        (tracking_form(lang))
+        (tracking_form(lang, ""))
     };
     layout(
         lang,
@@ -316,7 +318,7 @@ pub fn status_page(lang: Lang, view: &StatusView) -> Markup {
                 }
             }
         }
-        (tracking_form(lang))
+        (tracking_form(lang, ""))
     };
     layout(
         lang,
@@ -332,16 +334,18 @@ pub fn message_page(lang: Lang, heading: &str, message: &str, back: &str) -> Mar
     let body = html! {
         div class="problem" role="alert" { (message) }
         p { a href=(back) { (text.back) } }
-        (tracking_form(lang))
+        (tracking_form(lang, ""))
     };
     layout(lang, heading, &format!("/?lang={}", lang.other().code()), body)
 }
 
-pub fn not_found_page(lang: Lang) -> Markup {
+/// The same page for an unknown id and for a rahasia report asked for without its code,
+/// so it tells nobody which it was; the id stays in the form.
+pub fn not_found_page(lang: Lang, id: &str) -> Markup {
     let text = lang.text();
     let body = html! {
         div class="problem" role="alert" { (text.not_found_hint) }
-        (tracking_form(lang))
+        (tracking_form(lang, id))
     };
     layout(lang, text.not_found, &format!("/?lang={}", lang.other().code()), body)
 }
