@@ -300,6 +300,7 @@ impl Stack {
                         options: Default::default(),
                         max_files: 5,
                         max_total_bytes: self.attachment_bytes,
+                        concurrent_uploads: 4,
                     },
                     // The 1708 short code, bound as a receiver to the simulator.
                     sms: lapor_intake::sms::SmsSettings {

@@ -380,6 +380,11 @@ async fn attachments_reach_only_the_officers_of_the_case() {
     let case = assigned_case(&stack, &accepted.tracking_id).await;
     assert_eq!(case.attachments.len(), 1);
     assert_eq!(case.attachments[0].filename, "banjir.png");
+    // Another case's attachment id under this tracking id: not found.
+    let crossed = read_over_grpc(&stack, &tracking_id, &case.attachments[0].id, &admin)
+        .await
+        .expect_err("an attachment of another case");
+    assert_eq!(crossed.code(), tonic::Code::NotFound);
     assert_eq!(stored_files(stack.attachments_dir()).len(), 3);
     stack.stop().await.expect("stack stops");
 }
@@ -426,6 +431,7 @@ async fn an_s3_compatible_bucket_holds_the_files() {
         options: options.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         max_files: 5,
         max_total_bytes: 10 * 1024 * 1024,
+        concurrent_uploads: 1,
     };
     let store = AttachmentStore::open(&settings).expect("the store opens");
     let files = attachments::check(

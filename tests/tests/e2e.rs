@@ -3259,6 +3259,44 @@ async fn merged_duplicate_follows_its_parent_on_the_public_status() {
         .await
         .expect("json");
     assert!(own["merged_into"].is_null(), "{own}");
+    // Merged into a rahasia report: the duplicate shows its own state and names nothing.
+    let mut secret = complaint("Pungli di jembatan timbang Liang Anggang", "lainnya", "6372");
+    secret.rahasia = true;
+    let secret = intake
+        .clone()
+        .submit_complaint(secret)
+        .await
+        .expect("submit")
+        .into_inner()
+        .tracking_id;
+    let copy = submit("Pungli jembatan timbang Liang Anggang, truk dimintai uang").await;
+    wait_for_state(&stack, &secret, "submitted").await;
+    let waiting = wait_for_state(&stack, &copy, "submitted").await;
+    routing
+        .merge_case(authorized(
+            MergeCaseRequest {
+                case: Some(CaseRef {
+                    tracking_id: copy.clone(),
+                    expected_version: waiting.version,
+                }),
+                parent_tracking_id: secret.clone(),
+            },
+            &admin,
+        ))
+        .await
+        .expect("merge into the rahasia report");
+    let shown: serde_json::Value = eventually("the copy shows its own archived state", WAIT, || {
+        let (http, url) = (http.clone(), format!("{base}/api/v1/complaints/{copy}"));
+        async move {
+            let status: serde_json::Value = http.get(url).send().await.ok()?.json().await.ok()?;
+            (status["state"] == "archived").then_some(status)
+        }
+    })
+    .await;
+    assert!(
+        shown["merged_into"].is_null() && !shown.to_string().contains(&secret),
+        "{shown}"
+    );
     eventually("the corrected title reaches the public status", WAIT, || {
         let (http, url) = (http.clone(), format!("{base}/api/v1/complaints/{parent}"));
         async move {

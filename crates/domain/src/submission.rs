@@ -61,6 +61,9 @@ fn in_indonesian(message: &str) -> Option<String> {
             None => format!("paling banyak {} karakter ASCII tanpa spasi", number(limit)),
         });
     }
+    if let Some(got) = message.strip_prefix("must be 1 to 5, got ") {
+        return Some(format!("harus 1 sampai 5, terisi {got}"));
+    }
     if let Some(code) = message.strip_prefix("must not contain control character ") {
         return Some(format!("tidak boleh memuat karakter kendali {code}"));
     }

@@ -107,6 +107,19 @@ impl Authenticator {
                 "do not mix symmetric and asymmetric algorithms".into(),
             ));
         }
+        // jsonwebtoken checks every allowed algorithm against the key's family, so a list
+        // spanning two families would refuse every token.
+        let family = |a: &Algorithm| match a {
+            Algorithm::EdDSA => 0,
+            Algorithm::ES256 | Algorithm::ES384 => 1,
+            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => 2,
+            _ => 3,
+        };
+        if algorithms.iter().any(|a| family(a) != family(&first)) {
+            return Err(AuthError::Config(
+                "allow algorithms of one key family (EdDSA, ES*, RS*/PS* or HS*)".into(),
+            ));
+        }
         let keys = if !settings.jwks_url.is_empty() {
             if symmetric(&first) {
                 return Err(AuthError::Config(
@@ -467,5 +480,11 @@ mod tests {
             ..settings()
         };
         assert!(Authenticator::new(&mixed).is_err());
+        let two_families = AuthSettings {
+            algorithms: vec!["EdDSA".into(), "RS256".into()],
+            public_key_pem: "unused".into(),
+            ..settings()
+        };
+        assert!(Authenticator::new(&two_families).is_err());
     }
 }

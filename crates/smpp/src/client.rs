@@ -35,7 +35,7 @@ use tokio::time::Instant;
 
 pub use crate::pdu::ReceiptState;
 use crate::pdu::{self, FrameError, describe_status, is_response, is_transient_status, normalise_address};
-use crate::text::{self, ConcatInfo, Encoding, MAX_PARTS, Reassembler};
+use crate::text::{self, ConcatInfo, Encoding, MAX_PARTS, Reassembler, ReassemblyKey};
 
 /// How long an incomplete concatenated MO message is kept.
 pub const REASSEMBLY_TIMEOUT: Duration = Duration::from_secs(300);
@@ -230,15 +230,18 @@ pub const RETRY_LATER: u32 = 0x64;
 #[derive(Clone)]
 pub struct MoAck(std::sync::Arc<AckSlot>);
 
-pub struct AckSlot(std::sync::Mutex<Option<(u32, AckSender)>>);
+pub struct AckSlot(std::sync::Mutex<Option<(u32, Option<ReassemblyKey>, AckSender)>>);
 
-/// Where a session takes `(sequence number, command_status)` answers to `deliver_sm`.
-type AckSender = mpsc::UnboundedSender<(u32, u32)>;
+/// An answer to a `deliver_sm`: sequence number, `command_status`, and the concatenated
+/// message whose kept parts can go once it was taken.
+type AckAnswer = (u32, u32, Option<ReassemblyKey>);
+/// Where a session takes the answers.
+type AckSender = mpsc::UnboundedSender<AckAnswer>;
 
 impl MoAck {
-    fn new(seq: u32, session: AckSender) -> MoAck {
+    fn new(seq: u32, parts: Option<ReassemblyKey>, session: AckSender) -> MoAck {
         MoAck(std::sync::Arc::new(AckSlot(std::sync::Mutex::new(Some((
-            seq, session,
+            seq, parts, session,
         ))))))
     }
 
@@ -261,9 +264,9 @@ impl MoAck {
 impl AckSlot {
     fn answer(&self, status: u32) {
         let taken = self.0.lock().map(|mut slot| slot.take()).unwrap_or(None);
-        if let Some((seq, session)) = taken {
+        if let Some((seq, parts, session)) = taken {
             // A closed session cannot answer; the SMSC redelivers what it never heard about.
-            let _ = session.send((seq, status));
+            let _ = session.send((seq, status, parts));
         }
     }
 }
@@ -819,7 +822,7 @@ impl Driver {
         let mut closing: Option<Closing> = None;
         let mut handles_alive = true;
         // Answers to deliver_sm that waited for the application.
-        let (ack_tx, mut ack_rx) = mpsc::unbounded_channel::<(u32, u32)>();
+        let (ack_tx, mut ack_rx) = mpsc::unbounded_channel::<AckAnswer>();
         self.acks = Some(ack_tx);
         let end = 'session: {
             while let Some(job) = self.queue.pop_front() {
@@ -873,7 +876,12 @@ impl Driver {
                             closing.get_or_insert(Closing::Draining { until: Instant::now() + rt });
                         }
                     },
-                    Some((seq, status)) = ack_rx.recv() => {
+                    Some((seq, status, parts)) = ack_rx.recv() => {
+                        // Taken: the parts go. Not taken: they stay, so the last part the
+                        // SMSC delivers again completes the message again.
+                        if let (0, Some(parts)) = (status, &parts) {
+                            self.reasm.forget(parts);
+                        }
                         let resp = Command::new(CommandStatus::from(status), seq, DeliverSmResp::builder().build());
                         if let Err(e) = conn.write(&resp, rt).await {
                             break 'session SessionEnd::Lost(e);
@@ -1101,7 +1109,7 @@ impl Driver {
             match self.reasm.push_part(&source, udh_concat.or(sar), dc, payload) {
                 Ok(Some(r)) => {
                     let ack = match &self.acks {
-                        Some(session) => MoAck::new(seq, session.clone()),
+                        Some(session) => MoAck::new(seq, r.key.clone(), session.clone()),
                         None => MoAck::answered(),
                     };
                     Inbound::Message {

@@ -459,12 +459,22 @@ pub struct Reassembled {
     pub data_coding: u8,
     /// How many parts it came in.
     pub parts: usize,
+    /// For a concatenated message: its parts are kept under this key until
+    /// [`Reassembler::forget`] (the application took it) or the timeout, so that a last part
+    /// the SMSC delivers again completes the message again.
+    pub key: Option<ReassemblyKey>,
 }
+
+/// Which concatenated message: sender, reference and part count.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ReassemblyKey(String, u16, u8);
 
 struct Partial {
     started: Instant,
     parts: Vec<Option<(u8, Vec<u8>)>>,
     have: usize,
+    /// The part that completed the message (its answer waits for the application).
+    completed_by: Option<usize>,
 }
 
 /// Reassembles concatenated messages. Parts are keyed by (source address,
@@ -475,7 +485,7 @@ struct Partial {
 pub struct Reassembler {
     timeout: Duration,
     max_pending: usize,
-    pending: HashMap<(String, u16, u8), Partial>,
+    pending: HashMap<ReassemblyKey, Partial>,
 }
 
 impl std::fmt::Debug for Reassembler {
@@ -518,9 +528,16 @@ impl Reassembler {
         has_udh: bool,
     ) -> Result<Option<String>, TextError> {
         let (concat, payload) = split_udh(short_message, has_udh)?;
-        Ok(self
-            .push_part_at(source, concat, data_coding, payload, Instant::now())?
-            .map(|r| r.text))
+        let done = self.push_part_at(source, concat, data_coding, payload, Instant::now())?;
+        if let Some(key) = done.as_ref().and_then(|r| r.key.as_ref()) {
+            self.forget(key);
+        }
+        Ok(done.map(|r| r.text))
+    }
+
+    /// The application took the message: its parts go.
+    pub fn forget(&mut self, key: &ReassemblyKey) {
+        self.pending.remove(key);
     }
 
     /// Feeds one part whose concatenation info came from a UDH or the SAR TLVs.
@@ -550,12 +567,13 @@ impl Reassembler {
                 text,
                 data_coding,
                 parts: 1,
+                key: None,
             }));
         };
         if info.seq == 0 || info.seq > info.total {
             return Err(TextError::BadUdh(format!("part {} of {}", info.seq, info.total)));
         }
-        let key = (source.to_owned(), info.reference, info.total);
+        let key = ReassemblyKey(source.to_owned(), info.reference, info.total);
         if !self.pending.contains_key(&key)
             && self.pending.len() >= self.max_pending
             && let Some(oldest) = self
@@ -570,6 +588,7 @@ impl Reassembler {
             started: now,
             parts: vec![None; usize::from(info.total)],
             have: 0,
+            completed_by: None,
         });
         let slot = usize::from(info.seq - 1);
         if entry.parts[slot].is_none() {
@@ -579,10 +598,16 @@ impl Reassembler {
         if entry.have < entry.parts.len() {
             return Ok(None);
         }
-        let Some(done) = self.pending.remove(&key) else {
-            return Ok(None);
-        };
-        let parts: Vec<(u8, Vec<u8>)> = done.parts.into_iter().flatten().collect();
+        // Kept after completing: only the part whose answer waited (the one the SMSC
+        // delivers again) completes it again; the others were answered already.
+        match entry.completed_by {
+            None => entry.completed_by = Some(slot),
+            Some(completing) if completing != slot => return Ok(None),
+            Some(_) => {}
+        }
+        // Complete: kept (its clock restarted) until the application has taken it.
+        entry.started = now;
+        let parts: Vec<(u8, Vec<u8>)> = entry.parts.iter().flatten().cloned().collect();
         let first_dc = parts.first().map(|p| p.0).unwrap_or(data_coding);
         let text = if parts.iter().all(|p| p.0 == first_dc) {
             let joined: Vec<u8> = parts.iter().flat_map(|p| p.1.iter().copied()).collect();
@@ -598,6 +623,7 @@ impl Reassembler {
             text,
             data_coding: first_dc,
             parts: parts.len(),
+            key: Some(key),
         }))
     }
 
@@ -826,6 +852,9 @@ mod tests {
         let done = feed(&mut r, &segs[1], "a", t0).expect("complete");
         assert_eq!(done.text, text);
         assert_eq!(done.parts, 3);
+        // Not taken yet: the last part delivered again completes it again; taken, it goes.
+        assert_eq!(feed(&mut r, &segs[1], "a", t0).expect("complete again").text, text);
+        r.forget(&done.key.expect("a concatenated message has a key"));
         assert_eq!(r.pending(), 1);
         // The "b" set times out.
         assert!(feed(&mut r, &segs[0], "c", t0 + Duration::from_secs(31)).is_none());

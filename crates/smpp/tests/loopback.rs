@@ -373,6 +373,45 @@ async fn mo_is_acknowledged_only_once_the_application_takes_it() {
     }
 }
 
+/// A concatenated message the application could not take: its parts stay, so when the SMSC
+/// delivers it again the message arrives once more, once — not once per part.
+#[tokio::test]
+async fn a_long_mo_not_taken_arrives_again_when_redelivered() {
+    let smsc = std::sync::Arc::new(smsc().await);
+    let (_c, mut rx) = client(&smsc, BindMode::Receiver).await;
+    let text = format!(
+        "LAPOR jalan berlubang di Jl. Ahmad Yani km 6 {}",
+        "sangat dalam ".repeat(30)
+    );
+    assert!(segment_count(&text) >= 3);
+    for answer in ["retry", "accept"] {
+        let delivery = {
+            let (smsc, text) = (smsc.clone(), text.clone());
+            tokio::spawn(async move { smsc.deliver_mo("+6281234567890", "1708", &text).await })
+        };
+        let Inbound::Message { text: got, ack, .. } = next_inbound(&mut rx).await else {
+            panic!("expected a message");
+        };
+        assert_eq!(got, text);
+        if answer == "retry" {
+            ack.retry_later();
+            assert!(matches!(
+                delivery.await.expect("task"),
+                Err(SimError::Rejected { status: 0x64, .. })
+            ));
+        } else {
+            ack.accept();
+            assert_eq!(delivery.await.expect("task"), Ok(()));
+        }
+    }
+    // Only once per delivery: nothing else is waiting.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), rx.recv())
+            .await
+            .is_err()
+    );
+}
+
 #[tokio::test]
 async fn mo_without_a_receiver_fails() {
     let smsc = smsc().await;

@@ -375,6 +375,15 @@ async fn submit_complaint(
 ) -> Result<(StatusCode, Json<Accepted>), ApiFailure> {
     check_client(&grpc, peer, &headers)?;
     let (request, attachments) = if multipart::is_multipart(&headers) {
+        let _slot = grpc.submit.attachments.upload_slot().await.ok_or_else(|| {
+            failure(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "too many uploads at once, send it again shortly",
+                None,
+            )
+            .retry_after(5)
+        })?;
         multipart::read(&grpc.submit.attachments.settings, body).await?
     } else {
         // The route allows room for files; a bare JSON document gets its usual limit.

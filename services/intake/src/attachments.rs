@@ -32,7 +32,18 @@ pub struct AttachmentSettings {
     pub options: HashMap<String, String>,
     pub max_files: usize,
     pub max_total_bytes: usize,
+    /// Submissions with files read at once per replica: each holds up to `max_total_bytes`
+    /// in memory, so this bounds what uploads can take (the pod's memory limit allows for it).
+    #[serde(default = "default_concurrent_uploads")]
+    pub concurrent_uploads: usize,
 }
+
+fn default_concurrent_uploads() -> usize {
+    4
+}
+
+/// How long an upload waits for a slot before it is told to come back (503).
+const UPLOAD_SLOT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum AttachmentError {
@@ -151,6 +162,7 @@ pub struct AttachmentStore {
     store: Arc<dyn ObjectStore>,
     prefix: ObjectPath,
     pub settings: AttachmentSettings,
+    uploads: Arc<tokio::sync::Semaphore>,
 }
 
 impl AttachmentStore {
@@ -173,7 +185,16 @@ impl AttachmentStore {
             store,
             prefix,
             settings: settings.clone(),
+            uploads: Arc::new(tokio::sync::Semaphore::new(settings.concurrent_uploads.max(1))),
         })
+    }
+
+    /// A slot to read one submission's files in, or `None` when all stayed busy for a while.
+    pub async fn upload_slot(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        tokio::time::timeout(UPLOAD_SLOT_WAIT, self.uploads.clone().acquire_owned())
+            .await
+            .ok()?
+            .ok()
     }
 
     fn key(&self, complaint_id: Uuid, attachment_id: Uuid) -> ObjectPath {
@@ -229,6 +250,7 @@ mod tests {
             options: HashMap::new(),
             max_files: 2,
             max_total_bytes: 100,
+            concurrent_uploads: 1,
         }
     }
 

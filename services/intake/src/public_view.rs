@@ -37,6 +37,11 @@ pub async fn progress(db: &DatabaseConnection, model: &complaint::Model) -> Resu
         else {
             break;
         };
+        // A rahasia report is shown to nobody but its own reporter: a duplicate merged into
+        // one keeps showing its own state.
+        if parent.rahasia {
+            break;
+        }
         shown = Progress {
             state: parent.public_state,
             expected_at: parent.expected_at,

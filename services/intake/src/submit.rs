@@ -165,8 +165,13 @@ impl SubmitService {
         // The files first: the transaction below is what makes them part of a complaint.
         self.attachments.put_all(complaint_id, &submission.attachments).await?;
         let stored = self.insert_rows(complaint_id, valid, submission, hash).await;
-        if stored.is_err() {
-            self.attachments.delete_all(complaint_id, &submission.attachments).await;
+        // Only when the complaint is certainly not there: a connection lost during COMMIT may
+        // still have committed, and then the files are its files. When in doubt they stay.
+        if stored.is_err() && !submission.attachments.is_empty() {
+            let exists = complaint::Entity::find_by_id(complaint_id).one(&self.db).await;
+            if matches!(exists, Ok(None)) {
+                self.attachments.delete_all(complaint_id, &submission.attachments).await;
+            }
         }
         stored
     }

@@ -152,6 +152,14 @@ impl Web {
             };
             return Ok((form, lang));
         }
+        // Counted before the body is read: a client over its limit costs no upload.
+        self.admit(peer, headers, Lang::Id)?;
+        let Some(_slot) = self.submit.attachments.upload_slot().await else {
+            return Err(refused(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Terlalu banyak unggahan saat ini; kirim lagi sebentar lagi.",
+            ));
+        };
         let form = upload::read(&self.submit.attachments.settings, request)
             .await
             .map_err(|unreadable| {
@@ -163,7 +171,6 @@ impl Web {
                 refused(status, &unreadable.message)
             })?;
         let lang = Lang::parse(form.params.get("lang"));
-        self.admit(peer, headers, lang)?;
         Ok((form, lang))
     }
 }

@@ -35,15 +35,16 @@ pub async fn read(settings: &AttachmentSettings, request: axum::extract::Request
     let mut uploads: Vec<Upload> = Vec::new();
     let mut problem = None;
     let (mut text_bytes, mut file_bytes) = (0usize, 0usize);
-    while let Some(mut part) = form.next_field().await.map_err(|e| {
+    let broken = |e: axum::extract::multipart::MultipartError| {
         let too_large = e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE;
         unreadable(e.body_text(), too_large)
-    })? {
+    };
+    while let Some(mut part) = form.next_field().await.map_err(broken)? {
         let name = part.name().unwrap_or_default().to_owned();
         let file_name = part.file_name().map(str::to_owned);
         let mut data = Vec::new();
         let index = uploads.len();
-        while let Some(chunk) = part.chunk().await.map_err(|e| unreadable(e.body_text(), false))? {
+        while let Some(chunk) = part.chunk().await.map_err(broken)? {
             match file_name {
                 None => {
                     text_bytes += chunk.len();
