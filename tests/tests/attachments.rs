@@ -446,6 +446,7 @@ async fn an_s3_compatible_bucket_holds_the_files() {
                 data: pdf().into(),
             },
         ],
+        attachments::Metadata::Keep,
     )
     .expect("photo and PDF");
     let complaint_id = uuid::Uuid::now_v7();

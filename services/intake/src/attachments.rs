@@ -111,10 +111,26 @@ pub fn check_running_total(settings: &AttachmentSettings, files: usize, bytes: u
     Ok(())
 }
 
+/// Whether photos keep their metadata. An anonim reporter's lose it: EXIF and XMP can name
+/// the phone's owner, its serial and where the picture was taken. Others keep it (the
+/// position usually is the problem's, and the orientation tag keeps photos upright).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metadata {
+    Keep,
+    Strip,
+}
+
+impl Metadata {
+    pub fn for_report(anonim: bool) -> Metadata {
+        if anonim { Metadata::Strip } else { Metadata::Keep }
+    }
+}
+
 /// Checks every upload; the error carries the index of the file at fault.
 pub fn check(
     settings: &AttachmentSettings,
     uploads: Vec<Upload>,
+    metadata: Metadata,
 ) -> Result<Vec<Checked>, (AttachmentError, Option<usize>)> {
     let total = uploads.iter().map(|u| u.data.len()).sum();
     check_running_total(settings, uploads.len(), total).map_err(|e| (e, None))?;
@@ -129,15 +145,56 @@ pub fn check(
             let Some(content_type) = sniff(&upload.data) else {
                 return Err((AttachmentError::Unsupported { filename }, Some(index)));
             };
+            let data = match metadata {
+                Metadata::Keep => upload.data,
+                // A photo whose structure cannot be read cannot be cleaned: refused.
+                Metadata::Strip => match without_metadata(content_type, upload.data) {
+                    Some(data) => data,
+                    None => return Err((AttachmentError::Unsupported { filename }, Some(index))),
+                },
+            };
             Ok(Checked {
                 id: Uuid::new_v4(),
                 filename,
                 content_type,
-                sha256: hex::encode(Sha256::digest(&upload.data)),
-                data: upload.data,
+                sha256: hex::encode(Sha256::digest(&data)),
+                data,
             })
         })
         .collect()
+}
+
+/// The photo without EXIF, XMP, IPTC, comments and text chunks; pixels untouched (the
+/// containers are rewritten, not the images re-encoded). GIF and PDF pass as they are.
+fn without_metadata(content_type: &str, data: Bytes) -> Option<Bytes> {
+    use img_parts::ImageEXIF;
+    use img_parts::jpeg::{Jpeg, markers};
+    match content_type {
+        "image/jpeg" => {
+            let mut jpeg = Jpeg::from_bytes(data).ok()?;
+            // Kept: JFIF (APP0), the colour profile (APP2) and Adobe's colour transform (APP14).
+            jpeg.segments_mut().retain(|s| {
+                let marker = s.marker();
+                let application = (markers::APP0..=markers::APP15).contains(&marker);
+                let kept = matches!(marker, markers::APP0 | markers::APP2 | markers::APP14);
+                (!application || kept) && marker != markers::COM
+            });
+            Some(jpeg.encoder().bytes())
+        }
+        "image/png" => {
+            let mut png = img_parts::png::Png::from_bytes(data).ok()?;
+            png.chunks_mut()
+                .retain(|c| !matches!(&c.kind(), b"eXIf" | b"tEXt" | b"zTXt" | b"iTXt" | b"tIME"));
+            Some(png.encoder().bytes())
+        }
+        "image/webp" => {
+            let mut webp = img_parts::webp::WebP::from_bytes(data).ok()?;
+            webp.set_exif(None);
+            webp.remove_chunks_by_id(*b"XMP ");
+            Some(webp.encoder().bytes())
+        }
+        _ => Some(data),
+    }
 }
 
 /// The last path component, without control or bidi characters, at most 120 characters;
@@ -273,7 +330,11 @@ mod tests {
         assert_eq!(sniff(b"<html><script>alert(1)</script></html>"), None);
         assert_eq!(sniff(b"<svg xmlns=\"http://www.w3.org/2000/svg\"></svg>"), None);
         assert_eq!(sniff(b"PK\x03\x04\x14\0\0\0\x08\0"), None);
-        let forged = check(&settings(), vec![upload("foto.jpg", b"MZ\x90\0\x03\0\0\0")]);
+        let forged = check(
+            &settings(),
+            vec![upload("foto.jpg", b"MZ\x90\0\x03\0\0\0")],
+            Metadata::Keep,
+        );
         assert!(matches!(forged, Err((AttachmentError::Unsupported { .. }, Some(0)))));
     }
 
@@ -281,22 +342,70 @@ mod tests {
     fn limits_count_files_and_bytes() {
         let three = vec![upload("a.png", PNG), upload("b.png", PNG), upload("c.png", PNG)];
         assert!(matches!(
-            check(&settings(), three),
+            check(&settings(), three, Metadata::Keep),
             Err((AttachmentError::TooMany { max: 2 }, None))
         ));
         let mut big = PNG.to_vec();
         big.resize(101, 0);
         assert!(matches!(
-            check(&settings(), vec![upload("a.png", &big)]),
+            check(&settings(), vec![upload("a.png", &big)], Metadata::Keep),
             Err((AttachmentError::TooLarge { max: 100 }, None))
         ));
         assert!(matches!(
-            check(&settings(), vec![upload("a.png", PNG), upload("kosong.png", b"")]),
+            check(
+                &settings(),
+                vec![upload("a.png", PNG), upload("kosong.png", b"")],
+                Metadata::Keep
+            ),
             Err((AttachmentError::Empty { .. }, Some(1)))
         ));
-        let ok = check(&settings(), vec![upload("a.png", PNG)]).expect("a PNG passes");
+        let ok = check(&settings(), vec![upload("a.png", PNG)], Metadata::Keep).expect("a PNG passes");
         assert_eq!(ok[0].content_type, "image/png");
         assert_eq!(ok[0].sha256.len(), 64);
+    }
+
+    /// A JPEG as phones write it: JFIF, EXIF with a position, XMP, a comment, then the image.
+    fn jpeg_with_metadata() -> Vec<u8> {
+        let segment = |marker: u8, body: &[u8]| {
+            let mut s = vec![0xFF, marker];
+            s.extend_from_slice(&((body.len() + 2) as u16).to_be_bytes());
+            s.extend_from_slice(body);
+            s
+        };
+        let mut jpeg = vec![0xFF, 0xD8];
+        jpeg.extend(segment(0xE0, b"JFIF\0\x01\x01\0\0\x01\0\x01\0\0"));
+        jpeg.extend(segment(0xE1, b"Exif\0\0GPS -3.3194 114.5908 OWNER Budi Santoso"));
+        jpeg.extend(segment(
+            0xE1,
+            b"http://ns.adobe.com/xap/1.0/\0<x:xmpmeta>Budi</x:xmpmeta>",
+        ));
+        jpeg.extend(segment(0xFE, b"diambil oleh Budi"));
+        jpeg.extend(segment(0xDB, &[0u8; 65]));
+        jpeg.extend(segment(0xDA, &[1, 1, 0, 0, 63, 0]));
+        jpeg.extend_from_slice(&[0x12, 0x34, 0x56, 0xFF, 0xD9]);
+        jpeg
+    }
+
+    #[test]
+    fn an_anonim_reporters_photos_lose_their_metadata() {
+        let original = jpeg_with_metadata();
+        let roomy = AttachmentSettings {
+            max_total_bytes: 10_000,
+            ..settings()
+        };
+        let kept = check(&roomy, vec![upload("a.jpg", &original)], Metadata::Keep).expect("jpeg");
+        assert_eq!(kept[0].data.as_ref(), original.as_slice());
+        let stripped = check(&roomy, vec![upload("a.jpg", &original)], Metadata::Strip).expect("jpeg");
+        let data = stripped[0].data.as_ref();
+        let contains = |needle: &[u8]| data.windows(needle.len()).any(|w| w == needle);
+        assert!(!contains(b"Budi") && !contains(b"GPS") && !contains(b"Exif"));
+        assert!(contains(b"JFIF") && data.ends_with(&[0x12, 0x34, 0x56, 0xFF, 0xD9]));
+        assert_eq!(stripped[0].content_type, "image/jpeg");
+        // What cannot be read as a JPEG cannot be cleaned, so it is not taken.
+        let mut broken = original.clone();
+        broken.truncate(30);
+        let refused = check(&roomy, vec![upload("rusak.jpg", &broken)], Metadata::Strip);
+        assert!(matches!(refused, Err((AttachmentError::Unsupported { .. }, Some(0)))));
     }
 
     #[test]

@@ -76,7 +76,8 @@ impl IntakeService for IntakeGrpc {
                 data: upload.data.into(),
             })
             .collect();
-        let attachments = attachments::check(&self.submit.attachments.settings, uploads)
+        let metadata = attachments::Metadata::for_report(request.anonim);
+        let attachments = attachments::check(&self.submit.attachments.settings, uploads, metadata)
             .map_err(|(error, index)| invalid_argument(&error.field(index), &error.to_string()))?;
         let submission = Submission {
             draft: SubmissionDraft {

@@ -261,7 +261,12 @@ async fn send(
     };
     let checked = match form.problem {
         Some((error, _)) => Err(error),
-        None => attachments::check(&web.submit.attachments.settings, form.uploads).map_err(|(error, _)| error),
+        None => attachments::check(
+            &web.submit.attachments.settings,
+            form.uploads,
+            attachments::Metadata::for_report(values.anonim),
+        )
+        .map_err(|(error, _)| error),
     };
     let attachments = match checked {
         Ok(files) => files,
