@@ -374,8 +374,10 @@ async fn submit_complaint(
     body: axum::extract::Request,
 ) -> Result<(StatusCode, Json<Accepted>), ApiFailure> {
     check_client(&grpc, peer, &headers)?;
+    // Held until the submission is answered: the files stay in memory until then.
+    let mut _slot = None;
     let (request, attachments) = if multipart::is_multipart(&headers) {
-        let _slot = grpc.submit.attachments.upload_slot().await.ok_or_else(|| {
+        _slot = Some(grpc.submit.attachments.upload_slot().await.ok_or_else(|| {
             failure(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "busy",
@@ -383,7 +385,7 @@ async fn submit_complaint(
                 None,
             )
             .retry_after(5)
-        })?;
+        })?);
         multipart::read(&grpc.submit.attachments.settings, body).await?
     } else {
         // The route allows room for files; a bare JSON document gets its usual limit.

@@ -149,18 +149,19 @@ impl Web {
                 params,
                 uploads: Vec::new(),
                 problem: None,
+                slot: None,
             };
             return Ok((form, lang));
         }
         // Counted before the body is read: a client over its limit costs no upload.
         self.admit(peer, headers, Lang::Id)?;
-        let Some(_slot) = self.submit.attachments.upload_slot().await else {
+        let Some(slot) = self.submit.attachments.upload_slot().await else {
             return Err(refused(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Terlalu banyak unggahan saat ini; kirim lagi sebentar lagi.",
             ));
         };
-        let form = upload::read(&self.submit.attachments.settings, request)
+        let mut form = upload::read(&self.submit.attachments.settings, request)
             .await
             .map_err(|unreadable| {
                 let status = if unreadable.too_large {
@@ -170,6 +171,7 @@ impl Web {
                 };
                 refused(status, &unreadable.message)
             })?;
+        form.slot = Some(slot);
         let lang = Lang::parse(form.params.get("lang"));
         Ok((form, lang))
     }

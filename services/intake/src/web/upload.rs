@@ -12,6 +12,8 @@ pub struct UploadedForm {
     pub params: Params,
     pub uploads: Vec<Upload>,
     pub problem: Option<(AttachmentError, Option<usize>)>,
+    /// The upload slot, held while the files are in memory (until the form is answered).
+    pub slot: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 /// What stops the form from being read at all.
@@ -85,5 +87,6 @@ pub async fn read(settings: &AttachmentSettings, request: axum::extract::Request
         params,
         uploads,
         problem,
+        slot: None,
     })
 }
