@@ -9,6 +9,7 @@ use lapor_platform::config::{AmqpSettings, DatabaseSettings, ListenSettings, See
 use lapor_proto::analytics::v1::analytics_service_client::AnalyticsServiceClient;
 use lapor_proto::intake::v1::intake_service_client::IntakeServiceClient;
 use lapor_proto::notification::v1::notification_service_client::NotificationServiceClient;
+use lapor_proto::routing::v1::directory_service_client::DirectoryServiceClient;
 use lapor_proto::routing::v1::policy_service_client::PolicyServiceClient;
 use lapor_proto::routing::v1::routing_service_client::RoutingServiceClient;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
@@ -448,6 +449,10 @@ impl Stack {
         self.running.get(service).map(|r| r.http_port).unwrap_or(0)
     }
 
+    pub fn grpc_port(&self, service: &str) -> u16 {
+        self.running.get(service).map(|r| r.grpc_port).unwrap_or(0)
+    }
+
     pub async fn channel(&self, service: &str) -> anyhow::Result<Channel> {
         let port = self.running.get(service).map(|r| r.grpc_port).unwrap_or(0);
         Ok(
@@ -462,6 +467,9 @@ impl Stack {
     }
     pub async fn routing(&self) -> anyhow::Result<RoutingServiceClient<Channel>> {
         Ok(RoutingServiceClient::new(self.channel("routing").await?))
+    }
+    pub async fn directory(&self) -> anyhow::Result<DirectoryServiceClient<Channel>> {
+        Ok(DirectoryServiceClient::new(self.channel("routing").await?))
     }
     pub async fn policy(&self) -> anyhow::Result<PolicyServiceClient<Channel>> {
         Ok(PolicyServiceClient::new(self.channel("routing").await?))

@@ -1,6 +1,7 @@
 //! `laporctl`: the LAPOR command line for administrators and operators. Speaks gRPC to the
 //! services; prints readable tables, or JSON with `--json` for scripts.
 
+mod directory;
 mod notify;
 
 use anyhow::Context;
@@ -124,6 +125,10 @@ enum Command {
     /// Events the notification queues gave up on: list and replay.
     #[command(subcommand, name = "dead-letters")]
     DeadLetters(notify::DeadLetterCommand),
+    /// The directory (SKPDs, sub-units, categories, routing rules, officers): show, change,
+    /// and its audit log. Changes need an admin token.
+    #[command(subcommand)]
+    Directory(directory::DirectoryCommand),
     /// Complaint counts from analytics.
     Summary,
     /// Mint a development bearer token (HS256 with LAPOR__AUTH__DEV_SECRET or var/dev-auth.secret).
@@ -1086,6 +1091,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Deliveries(command) => notify::deliveries(&cli.notification, &token, cli.json, command).await?,
         Command::Prefs(command) => notify::prefs(&cli.notification, &token, cli.json, command).await?,
         Command::DeadLetters(command) => notify::dead_letters(&cli.notification, &token, cli.json, command).await?,
+        Command::Directory(command) => directory::run(&cli.routing, &token, cli.json, command).await?,
         Command::Summary => {
             let mut client = AnalyticsServiceClient::new(connect(&cli.analytics).await?);
             let summary = client

@@ -3,6 +3,7 @@
 //! the seed files; every service shares these definitions so each concept lives once.
 
 pub mod calendar;
+pub mod directory_edit;
 pub mod local_time;
 pub mod numbers;
 pub mod reference;

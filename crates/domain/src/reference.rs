@@ -1,6 +1,6 @@
 //! Reference data loaded from `deploy/seed/*.toml` and checked for consistency.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::path::Path;
 
@@ -14,30 +14,45 @@ pub enum ReferenceError {
     Inconsistent(String),
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Province {
     pub code: String,
     pub name: String,
     pub timezone: String,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Kabupaten {
     pub code: String,
     pub name: String,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Skpd {
     pub code: String,
     pub name: String,
     /// The provincial verification desk receives what no routing rule matches.
     #[serde(default)]
     pub verification_desk: bool,
+    /// The instansi (government body) the SKPD belongs to; unset: the province's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instansi: Option<String>,
+    /// The sub-units (bidang/seksi) a koordinator disposes to. Empty: not managed here, and
+    /// any name is taken.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sub_units: Vec<String>,
+}
+
+/// A government body above SKPDs: the province itself, a kabupaten/kota government, or a
+/// vertical agency that "bukan wewenang" cases are passed to.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Instansi {
+    pub code: String,
+    pub name: String,
 }
 
 /// How a new complaint in a category reaches an SKPD.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Verification {
     /// An admin verifies and disposes it (LAPOR!'s default).
@@ -46,16 +61,16 @@ pub enum Verification {
     Automatic,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Category {
     pub code: String,
     pub name: String,
     /// Unset: as the parent category; unset at the top: manual.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification: Option<Verification>,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct RoutingRule {
     /// Category code; matches that category and its children.
     pub category: String,
@@ -66,7 +81,7 @@ pub struct RoutingRule {
     pub priority: i32,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
 #[serde(rename_all = "lowercase")]
 pub enum OfficerRole {
     Admin,
@@ -88,7 +103,7 @@ impl OfficerRole {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Officer {
     pub id: String,
     pub name: String,
@@ -98,15 +113,19 @@ pub struct Officer {
     pub phone: String,
     /// The sub-unit (bidang/seksi) an officer works in, by the name koordinators dispose
     /// to; `None` for the SKPD-level officers who receive every assignment.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sub_unit: Option<String>,
 }
 
-/// Everything in `deploy/seed/`, validated.
-#[derive(Debug, Clone)]
+/// Everything in `deploy/seed/`, validated: the first version of the directory, which
+/// routing then keeps and admins change (`directory_edit`). Its JSON form (serde) is what
+/// routing stores and `directory.changed` carries.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Directory {
     pub province: Province,
     pub kabupaten: Vec<Kabupaten>,
+    #[serde(default)]
+    pub instansi: Vec<Instansi>,
     pub skpds: Vec<Skpd>,
     pub categories: Vec<Category>,
     pub rules: Vec<RoutingRule>,
@@ -120,6 +139,8 @@ struct KabupatenFile {
 }
 #[derive(Deserialize)]
 struct SkpdFile {
+    #[serde(default)]
+    instansi: Vec<Instansi>,
     skpd: Vec<Skpd>,
 }
 #[derive(Deserialize)]
@@ -167,6 +188,7 @@ impl Directory {
         let directory = Directory {
             province: kabupaten.province,
             kabupaten: kabupaten.kabupaten,
+            instansi: skpds.instansi,
             skpds: skpds.skpd,
             categories: categories.category,
             rules: rules.rule,
@@ -176,8 +198,18 @@ impl Directory {
         Ok(directory)
     }
 
-    fn check(&self) -> Result<(), ReferenceError> {
+    /// Every reference resolves and every code is well formed; what an edit must keep true.
+    pub fn check(&self) -> Result<(), ReferenceError> {
         let bad = |msg: String| Err(ReferenceError::Inconsistent(msg));
+        let mut instansi_codes = HashSet::new();
+        for instansi in &self.instansi {
+            if !is_valid_skpd_code(&instansi.code) {
+                return bad(format!("instansi code {:?} is not lowercase [a-z0-9-]", instansi.code));
+            }
+            if !instansi_codes.insert(instansi.code.as_str()) {
+                return bad(format!("duplicate instansi code {:?}", instansi.code));
+            }
+        }
         let mut skpd_codes = HashSet::new();
         for skpd in &self.skpds {
             if !is_valid_skpd_code(&skpd.code) {
@@ -185,6 +217,15 @@ impl Directory {
             }
             if !skpd_codes.insert(skpd.code.as_str()) {
                 return bad(format!("duplicate skpd code {:?}", skpd.code));
+            }
+            if let Some(instansi) = &skpd.instansi
+                && !instansi_codes.contains(instansi.as_str())
+            {
+                return bad(format!("skpd {:?} names unknown instansi {instansi:?}", skpd.code));
+            }
+            let distinct: HashSet<_> = skpd.sub_units.iter().collect();
+            if distinct.len() != skpd.sub_units.len() {
+                return bad(format!("skpd {:?} lists a sub-unit twice", skpd.code));
             }
         }
         if self.skpds.iter().filter(|s| s.verification_desk).count() != 1 {
@@ -220,6 +261,15 @@ impl Directory {
             }
             if !officer_ids.insert(officer.id.as_str()) {
                 return bad(format!("duplicate officer id {:?}", officer.id));
+            }
+            if let (Some(sub_unit), Some(skpd)) = (&officer.sub_unit, self.skpd(&officer.skpd))
+                && !skpd.sub_units.is_empty()
+                && !skpd.sub_units.contains(sub_unit)
+            {
+                return bad(format!(
+                    "officer {:?} names sub-unit {sub_unit:?}, which {:?} does not have",
+                    officer.id, officer.skpd
+                ));
             }
         }
         Ok(())

@@ -9,6 +9,9 @@ use uuid::Uuid;
 /// Consumers dead-letter a newer one: a field they do not know could change its meaning.
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// The event type (and routing key) of a directory change.
+pub const DIRECTORY_CHANGED: &str = "directory.changed";
+
 /// Whether a consumer built from this code may read an envelope; 0 predates versions.
 pub fn is_known_schema(envelope: &EventEnvelope) -> bool {
     envelope.schema_version <= SCHEMA_VERSION
@@ -36,6 +39,7 @@ pub fn event_type_of(payload: &Payload) -> Option<&'static str> {
         Payload::StatusRequested(_) => Some("complaint.status_requested"),
         Payload::DigestReady(_) => Some("analytics.digest"),
         Payload::ReporterActed(_) => Some("complaint.reporter_acted"),
+        Payload::DirectoryChanged(_) => Some(DIRECTORY_CHANGED),
         Payload::CaseUpdated(_) | Payload::ComplaintEscalated(_) => None,
     }
 }
@@ -125,6 +129,8 @@ pub fn history_body(payload: &[u8]) -> Option<Vec<u8>> {
         Some(Payload::ComplaintAssigned(assigned)) => assigned.title.clear(),
         Some(Payload::ComplaintEscalated(escalated)) => escalated.title.clear(),
         Some(Payload::ReporterActed(acted)) => acted.text.clear(),
+        // Officers' names and contacts: the version is history enough.
+        Some(Payload::DirectoryChanged(changed)) => changed.directory_json.clear(),
         _ => {}
     }
     Some(envelope.encode_to_vec())
@@ -162,5 +168,25 @@ mod tests {
         assert_eq!(submitted.category_code, "lainnya");
         assert_eq!(kept.event_id, envelope.event_id);
         assert_eq!(history_body(b"not protobuf at all \xff"), None);
+    }
+
+    #[test]
+    fn history_keeps_no_officer_contacts() {
+        let envelope = new_envelope(
+            "routing",
+            Uuid::nil(),
+            "",
+            Payload::DirectoryChanged(lapor_proto::events::v1::DirectoryChanged {
+                version: 7,
+                directory_json: r#"{"officers":[{"email":"rina@example.id"}]}"#.into(),
+            }),
+        );
+        let body = history_body(&envelope.encode_to_vec()).expect("an envelope");
+        let kept = EventEnvelope::decode(body.as_slice()).expect("decodes");
+        let Some(Payload::DirectoryChanged(changed)) = kept.payload else {
+            panic!("payload kept");
+        };
+        assert_eq!((changed.version, changed.directory_json.as_str()), (7, ""));
+        assert_eq!(kept.event_type, DIRECTORY_CHANGED);
     }
 }

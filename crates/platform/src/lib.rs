@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod config;
 pub mod database;
+pub mod directory_sync;
 pub mod gauges;
 pub mod grpc;
 pub mod http;

@@ -15,7 +15,9 @@ pub enum Tier {
     Relay = 2,
 }
 
-#[derive(Default)]
+/// Cloned by what starts tasks later (consumers of SKPD queues added at run time); a task
+/// spawned after its tier stopped sees its token cancelled at once.
+#[derive(Default, Clone)]
 pub struct Lifecycle {
     tiers: [(TaskTracker, CancellationToken); 3],
 }

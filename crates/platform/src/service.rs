@@ -28,6 +28,28 @@ pub struct ServiceCore {
     queues: Vec<String>,
 }
 
+/// What starting a consumer needs, detached from the [`ServiceCore`].
+#[derive(Clone)]
+pub struct LateConsumers {
+    db: DatabaseConnection,
+    broker: Broker,
+    outbox: Outbox,
+    lifecycle: Lifecycle,
+    permits: Arc<tokio::sync::Semaphore>,
+    concurrency: usize,
+}
+
+impl LateConsumers {
+    pub fn start(&self, mut spec: ConsumerSpec, handler: Arc<dyn EventHandler>) -> ConsumerHealth {
+        spec.concurrency = self.concurrency;
+        let runner = ConsumerRunner::new(spec, self.db.clone(), self.broker.clone(), self.outbox.clone(), handler)
+            .with_permits(self.permits.clone());
+        let health = runner.health();
+        self.lifecycle.spawn(Tier::Front, |stop| runner.run(stop));
+        health
+    }
+}
+
 impl ServiceCore {
     /// Creates and migrates the database, prepares the broker connection (connected lazily)
     /// and starts the outbox relay.
@@ -57,13 +79,23 @@ impl ServiceCore {
 
     /// Runs an idempotent consumer for `spec` in the front tier, with this replica's
     /// configured concurrency; readiness waits for it.
-    pub fn consume(&mut self, mut spec: ConsumerSpec, handler: Arc<dyn EventHandler>) {
-        spec.concurrency = self.consumer_concurrency;
+    pub fn consume(&mut self, spec: ConsumerSpec, handler: Arc<dyn EventHandler>) {
         self.queues.push(spec.queue.clone());
-        let runner = ConsumerRunner::new(spec, self.db.clone(), self.broker.clone(), self.outbox.clone(), handler)
-            .with_permits(self.consumer_permits.clone());
-        self.consumers.push(runner.health());
-        self.lifecycle.spawn(Tier::Front, |stop| runner.run(stop));
+        let health = self.late_consumers().start(spec, handler);
+        self.consumers.push(health);
+    }
+
+    /// Starts consumers after `serve` (queues that appear at run time, such as a new
+    /// SKPD's). Their queues are not in the depth gauges and readiness does not wait for them.
+    pub fn late_consumers(&self) -> LateConsumers {
+        LateConsumers {
+            db: self.db.clone(),
+            broker: self.broker.clone(),
+            outbox: self.outbox.clone(),
+            lifecycle: self.lifecycle.clone(),
+            permits: self.consumer_permits.clone(),
+            concurrency: self.consumer_concurrency,
+        }
     }
 
     pub fn spawn<F, Fut>(&self, tier: Tier, task: F)

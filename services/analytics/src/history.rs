@@ -131,6 +131,8 @@ pub async fn replay(db: &DatabaseConnection, broker: &Broker) -> Result<ReplayRe
         async move {
             let txn = db.begin().await?;
             match entry {
+                // Not delivered to the live queue either (a directory change, a digest).
+                Entry::Event(event) if !crate::projection::is_bound(&event.event_type) => {}
                 Entry::Event(event) if is_known_schema(&event) && event.payload.is_some() => {
                     let event_id = Uuid::parse_str(&event.event_id).map_err(|e| ApplyError::Projection(e.to_string()))?;
                     if record_first_delivery(&txn, QUEUE, event_id).await? {

@@ -17,8 +17,22 @@ use uuid::Uuid;
 /// counted once whichever path brings it.
 pub const QUEUE: &str = "analytics.events";
 
+/// The event families analytics counts; others (directory changes, its own digests) are
+/// not its business, live or replayed.
+const FAMILIES: [&str; 2] = ["complaint", "notification"];
+
 pub fn binding_keys() -> Vec<String> {
-    vec!["complaint.#".into(), "notification.#".into()]
+    FAMILIES.iter().map(|family| format!("{family}.#")).collect()
+}
+
+/// Whether the live queue's bindings deliver an event of this type (the replay applies the
+/// same filter to the history stream, so both count the same events).
+pub fn is_bound(event_type: &str) -> bool {
+    FAMILIES.iter().any(|family| {
+        event_type
+            .strip_prefix(family)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+    })
 }
 
 pub const EVENTS_CONSUMED: &str = "events_consumed";
@@ -295,7 +309,10 @@ impl Projection {
             Some(Payload::ComplaintEscalated(escalation)) => escalated(txn, event, complaint_id, escalation).await?,
             // A reporter's status question, or what a reporter did (counted once routing
             // applied it: reopened, rated): events, nothing more.
-            Some(Payload::StatusRequested(_)) | Some(Payload::DigestReady(_)) | Some(Payload::ReporterActed(_)) => {}
+            Some(Payload::StatusRequested(_))
+            | Some(Payload::DigestReady(_))
+            | Some(Payload::ReporterActed(_))
+            | Some(Payload::DirectoryChanged(_)) => {}
             None => {
                 return Err(HandlerError::Permanent(format!(
                     "unknown event type {:?}",
@@ -319,5 +336,21 @@ impl EventHandler for Projection {
         _context: &DeliveryContext,
     ) -> Result<(), HandlerError> {
         Projection::apply(txn, event, Announce::Live).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_replay_filter_matches_the_bindings() {
+        for bound in ["complaint.submitted", "complaint.escalated.2.dinkes", "notification.sent"] {
+            assert!(is_bound(bound), "{bound}");
+        }
+        for unbound in ["directory.changed", "analytics.digest.daily", "complaints.x", "notificationx"] {
+            assert!(!is_bound(unbound), "{unbound}");
+        }
+        assert_eq!(binding_keys(), ["complaint.#", "notification.#"]);
     }
 }

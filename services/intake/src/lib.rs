@@ -71,7 +71,7 @@ pub fn load_settings() -> anyhow::Result<Settings> {
 
 /// Runs intake on the given listeners until `shutdown`, then drains.
 pub async fn run(settings: Settings, listeners: Listeners, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let directory = Arc::new(Directory::load(&settings.seed.dir).context("failed to load seed data")?);
+    let seed = Directory::load(&settings.seed.dir).context("failed to load seed data")?;
     let vault = Arc::new(
         vault::Vault::new(&settings.vault.key_id, &settings.vault.key)
             .context("invalid vault key (LAPOR__VAULT__KEY)")?,
@@ -79,6 +79,10 @@ pub async fn run(settings: Settings, listeners: Listeners, shutdown: Cancellatio
     let mut core = ServiceCore::start::<migration::Migrator>(SERVICE, &settings.database, &settings.amqp)
         .await
         .context("failed to prepare intake database")?;
+    // Categories and kabupaten for the forms and validation, as routing last announced them.
+    let directory = lapor_platform::directory_sync::keep_current(&mut core, seed)
+        .await
+        .context("failed to open the directory")?;
     core.consume(
         ConsumerSpec::new(status_events::QUEUE, status_events::binding_keys()),
         Arc::new(status_events::StatusEvents),

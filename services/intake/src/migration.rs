@@ -70,6 +70,7 @@ impl MigratorTrait for Migrator {
                 up: "ALTER TABLE complaints ADD COLUMN merged_into text;",
                 down: "ALTER TABLE complaints DROP COLUMN merged_into;",
             }),
+            lapor_platform::directory_sync::copies_migration(),
         ]
     }
 }

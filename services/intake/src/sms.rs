@@ -137,7 +137,7 @@ impl SmsChannel {
             Ok(phone) => phone,
             Err(reason) => return Handled::Refused(format!("sender number: {reason}")),
         };
-        match sms_text::parse(text, &self.submit.directory) {
+        match sms_text::parse(text, &self.submit.directory.get()) {
             Ok(SmsRequest::Complaint(complaint)) => self.complaint(&phone, text, complaint, default_kabupaten).await,
             Ok(SmsRequest::Status { tracking_id }) => self.status(&phone, &tracking_id).await,
             Err(error) => Handled::Refused(error.to_string()),

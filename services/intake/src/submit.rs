@@ -6,7 +6,7 @@ use crate::entity::{attachment, complaint, reporter};
 use crate::vault::{Identity, Vault, VaultError};
 use chrono::Utc;
 use lapor_domain::submission::{self, SubmissionDraft, ValidSubmission};
-use lapor_domain::{Directory, FieldError, tracking_id};
+use lapor_domain::{FieldError, tracking_id};
 use lapor_messaging::envelope::{channel_name, kind_name, to_timestamp};
 use lapor_messaging::{Outbox, OutgoingEvent, new_envelope};
 use lapor_proto::events::v1::{AttachmentRef, Channel, ComplaintKind, ComplaintSubmitted, event_envelope::Payload};
@@ -75,7 +75,7 @@ pub fn reporter_ref(complaint_id: Uuid, reporter_id: Option<Uuid>) -> String {
 
 pub struct SubmitService {
     pub db: DatabaseConnection,
-    pub directory: Arc<Directory>,
+    pub directory: Arc<lapor_platform::directory_sync::LiveDirectory>,
     pub vault: Arc<Vault>,
     pub outbox: Outbox,
     pub limits: Arc<crate::limits::Limits>,
@@ -117,7 +117,7 @@ fn request_hash(valid: &ValidSubmission, submission: &Submission) -> String {
 
 impl SubmitService {
     pub async fn submit(&self, submission: Submission) -> Result<Accepted, SubmitError> {
-        let valid = submission::validate(&submission.draft, &self.directory)?;
+        let valid = submission::validate(&submission.draft, &self.directory.get())?;
         let hash = request_hash(&valid, &submission);
         if let Some(key) = &valid.idempotency_key
             && let Some(existing) = self.find_by_key(key).await?

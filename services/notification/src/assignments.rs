@@ -12,7 +12,6 @@ use crate::messages::{Kind, MessageContext};
 use crate::outbound::{self, Timing};
 use crate::quiet_hours::QuietWindow;
 use chrono::{DateTime, Utc};
-use lapor_domain::Directory;
 use lapor_domain::reference::OfficerRole;
 use lapor_messaging::{DeliveryContext, EventHandler, HandlerError, topology};
 use lapor_proto::events::v1::{EventEnvelope, event_envelope::Payload};
@@ -34,7 +33,7 @@ pub fn consumer_spec(skpd_code: &str) -> lapor_messaging::ConsumerSpec {
 
 pub struct Assignments {
     pub console_url: String,
-    pub directory: Arc<Directory>,
+    pub directory: Arc<lapor_platform::directory_sync::LiveDirectory>,
     pub default_quiet: QuietWindow,
     pub sms_enabled: bool,
     /// Escalation levels whose SMS ignores quiet hours.
@@ -55,6 +54,7 @@ impl Assignments {
 
     fn category_name(&self, code: &str) -> String {
         self.directory
+            .get()
             .categories
             .iter()
             .find(|c| c.code == code)
@@ -63,6 +63,7 @@ impl Assignments {
 
     fn kabupaten_name(&self, code: &str) -> String {
         self.directory
+            .get()
             .kabupaten
             .iter()
             .find(|k| k.code == code)
@@ -201,7 +202,7 @@ impl EventHandler for Assignments {
                 if officers.is_empty() {
                     tracing::warn!(skpd = %update.skpd_code, sub_unit = %update.sub_unit, "sub-unit has no officer to notify");
                 }
-                let skpd_name = self.directory.skpd(&update.skpd_code).map_or_else(
+                let skpd_name = self.directory.get().skpd(&update.skpd_code).map_or_else(
                     || update.skpd_code.clone(),
                     |skpd| format!("{} ({})", skpd.name, update.sub_unit),
                 );

@@ -23,9 +23,11 @@ use anyhow::Context;
 use lapor_domain::Directory;
 use lapor_platform::auth::{AuthSettings, Authenticator};
 use lapor_platform::config::{AmqpSettings, DatabaseSettings, ListenSettings, SeedSettings};
+use lapor_platform::directory_sync;
 use lapor_platform::{Listeners, ServiceCore, Tier};
 use lapor_proto::notification::v1::notification_service_server::NotificationServiceServer;
 use serde::Deserialize;
+use std::collections::HashSet;
 use std::sync::Arc;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -77,7 +79,7 @@ pub fn load_settings() -> anyhow::Result<Settings> {
 }
 
 pub async fn run(settings: Settings, listeners: Listeners, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let directory = Arc::new(Directory::load(&settings.seed.dir).context("failed to load seed data")?);
+    let seed = Directory::load(&settings.seed.dir).context("failed to load seed data")?;
     // A broken template never stops the service: see template_store.
     let templates = Arc::new(template_store::TemplateStore::open(&settings.templates.dir));
     let default_quiet = settings
@@ -92,9 +94,13 @@ pub async fn run(settings: Settings, listeners: Listeners, shutdown: Cancellatio
     let mut core = ServiceCore::start::<migration::Migrator>(SERVICE, &settings.database, &settings.amqp)
         .await
         .context("failed to prepare notification database")?;
-    recipients::seed(&core.db, &directory)
+    // Officers and SKPDs as routing last announced them; changes apply while running.
+    let directory = directory_sync::keep_current(&mut core, seed)
         .await
-        .context("failed to seed recipients")?;
+        .context("failed to open the directory")?;
+    recipients::sync(&core.db, &directory.get())
+        .await
+        .context("failed to store recipients")?;
 
     let sender_wake = Arc::new(Notify::new());
     let sms_enabled = !matches!(settings.sms, channels::SmsSettings::None);
@@ -110,19 +116,36 @@ pub async fn run(settings: Settings, listeners: Listeners, shutdown: Cancellatio
             Arc::new(session)
         }
     };
-    for skpd in &directory.skpds {
-        core.consume(
-            assignments::consumer_spec(&skpd.code),
-            Arc::new(assignments::Assignments {
-                console_url: settings.console.url.clone(),
-                directory: directory.clone(),
-                default_quiet,
-                sms_enabled,
-                urgent_levels: settings.quiet_hours.urgent_levels.clone(),
-                sender_wake: sender_wake.clone(),
-            }),
-        );
+    let assignments = Arc::new(assignments::Assignments {
+        console_url: settings.console.url.clone(),
+        directory: directory.clone(),
+        default_quiet,
+        sms_enabled,
+        urgent_levels: settings.quiet_hours.urgent_levels.clone(),
+        sender_wake: sender_wake.clone(),
+    });
+    let mut consumed: HashSet<String> = HashSet::new();
+    for skpd in &directory.get().skpds {
+        core.consume(assignments::consumer_spec(&skpd.code), assignments.clone());
+        consumed.insert(skpd.code.clone());
     }
+    let (db, late, current) = (core.db.clone(), core.late_consumers(), directory.clone());
+    core.spawn(Tier::Worker, move |stop| async move {
+        let mut changes = current.changes();
+        while let Some(Ok(())) = stop.run_until_cancelled(changes.changed()).await {
+            let directory = current.get();
+            for skpd in &directory.skpds {
+                if consumed.insert(skpd.code.clone()) {
+                    tracing::info!(skpd = %skpd.code, "consuming a new SKPD's queue");
+                    late.start(assignments::consumer_spec(&skpd.code), assignments.clone());
+                }
+            }
+            if let Err(error) = recipients::sync(&db, &directory).await {
+                // The next change retries; until then the previous contacts stay.
+                tracing::warn!(%error, "failed to update recipients from the directory");
+            }
+        }
+    });
     core.consume(
         digests::consumer_spec(),
         Arc::new(digests::Digests {
@@ -165,6 +188,7 @@ pub async fn run(settings: Settings, listeners: Listeners, shutdown: Cancellatio
     core.spawn(Tier::Worker, move |stop| templates.watch(reload_every, stop));
 
     let mut queues: Vec<String> = directory
+        .get()
         .skpds
         .iter()
         .map(|skpd| lapor_messaging::topology::skpd_queue(&skpd.code))

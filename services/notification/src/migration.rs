@@ -31,6 +31,7 @@ impl MigratorTrait for Migrator {
                 down: "ALTER TABLE deliveries DROP COLUMN trace_headers",
             }),
             outbox_history(),
+            lapor_platform::directory_sync::copies_migration(),
         ]
     }
 }

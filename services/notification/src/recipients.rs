@@ -1,11 +1,14 @@
-//! Recipients' contacts, seeded from the officers in `deploy/seed/officers.toml`.
+//! Recipients' contacts: the directory's officers (the seed's `officers.toml`, then what
+//! admins change), with the preferences each person sets kept across changes.
 
 use crate::entity::recipient;
 use lapor_domain::Directory;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{DatabaseConnection, DbErr, EntityTrait, Set};
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set};
 
-pub async fn seed(db: &DatabaseConnection, directory: &Directory) -> Result<(), DbErr> {
+/// Makes `recipients` the directory's officers: new ones added, changed ones updated,
+/// removed ones deleted (what is still queued for them is not sent).
+pub async fn sync(db: &DatabaseConnection, directory: &Directory) -> Result<(), DbErr> {
     let rows = directory.officers.iter().map(|o| recipient::ActiveModel {
         id: Set(o.id.clone()),
         name: Set(o.name.clone()),
@@ -30,6 +33,11 @@ pub async fn seed(db: &DatabaseConnection, directory: &Directory) -> Result<(), 
                 ])
                 .to_owned(),
         )
+        .exec(db)
+        .await?;
+    let ids: Vec<String> = directory.officers.iter().map(|o| o.id.clone()).collect();
+    recipient::Entity::delete_many()
+        .filter(recipient::Column::Id.is_not_in(ids))
         .exec(db)
         .await?;
     Ok(())

@@ -11,7 +11,6 @@ use crate::messages::{Kind, MessageContext};
 use crate::outbound::{self, Timing};
 use crate::quiet_hours::QuietWindow;
 use chrono::Utc;
-use lapor_domain::Directory;
 use lapor_messaging::envelope::from_timestamp;
 use lapor_messaging::{ConsumerSpec, DeliveryContext, EventHandler, HandlerError};
 use lapor_proto::events::v1::{EventEnvelope, event_envelope::Payload};
@@ -45,7 +44,7 @@ pub struct Reporters {
     pub contacts: Arc<IntakeContacts>,
     /// Base of the public status page: `<status_url>/<tracking id>`.
     pub status_url: String,
-    pub directory: Arc<Directory>,
+    pub directory: Arc<lapor_platform::directory_sync::LiveDirectory>,
     pub default_quiet: QuietWindow,
     pub sms_enabled: bool,
     pub sender_wake: Arc<tokio::sync::Notify>,
@@ -54,6 +53,7 @@ pub struct Reporters {
 impl Reporters {
     fn skpd_name(&self, code: &str) -> String {
         self.directory
+            .get()
             .skpd(code)
             .map_or_else(|| code.to_owned(), |skpd| skpd.name.clone())
     }

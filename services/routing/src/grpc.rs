@@ -7,7 +7,7 @@ use crate::entity::{case, case_attachment, case_text, skpd};
 use crate::policy_store::sla_policy;
 use lapor_domain::reference::OfficerRole;
 use lapor_domain::workflow::{self, Action, Actor, Context, DetailsEdit, WorkflowError};
-use lapor_domain::{CaseState, Directory, tracking_id};
+use lapor_domain::{CaseState, tracking_id};
 use lapor_messaging::envelope::to_timestamp;
 use lapor_platform::auth::{Principal, principal};
 use lapor_platform::grpc::invalid_argument;
@@ -25,12 +25,50 @@ use tonic::{Request, Response, Status};
 pub struct RoutingGrpc {
     pub db: DatabaseConnection,
     pub writer: CaseWriter,
-    pub directory: Arc<Directory>,
+    pub directory: Arc<lapor_platform::directory_sync::LiveDirectory>,
     /// Reporters' attachments, read from intake for officers who may see the case.
     pub files: Arc<crate::attachments::IntakeFiles>,
 }
 
 pub(crate) use lapor_platform::grpc::database_unavailable as unavailable;
+
+/// The caller, when an admin; `refusal` says what only an admin does.
+pub(crate) fn require_admin<T>(request: &Request<T>, refusal: &str) -> Result<Principal, Status> {
+    let principal = principal(request)?;
+    if principal.role == OfficerRole::Admin {
+        Ok(principal)
+    } else {
+        Err(Status::permission_denied(refusal))
+    }
+}
+
+impl RoutingGrpc {
+    /// The sub-unit as the directory spells it, when the caller's SKPD lists its sub-units;
+    /// an SKPD that lists none takes any name.
+    fn listed_sub_unit(&self, principal: &Principal, asked: &str) -> Result<String, Status> {
+        let directory = self.directory.get();
+        let Some(skpd) = principal.skpd.as_deref().and_then(|code| directory.skpd(code)) else {
+            return Ok(asked.to_owned());
+        };
+        if skpd.sub_units.is_empty() || asked.trim().is_empty() {
+            return Ok(asked.to_owned());
+        }
+        skpd.sub_units
+            .iter()
+            .find(|listed| listed.eq_ignore_ascii_case(asked.trim()))
+            .cloned()
+            .ok_or_else(|| {
+                invalid_argument(
+                    "sub_unit",
+                    &format!(
+                        "{asked:?} is not a sub-unit of {}: {}",
+                        skpd.code,
+                        skpd.sub_units.join(", ")
+                    ),
+                )
+            })
+    }
+}
 
 fn is_provincial(principal: &Principal) -> bool {
     matches!(principal.role, OfficerRole::Admin | OfficerRole::Pimpinan)
@@ -290,7 +328,7 @@ impl RoutingGrpc {
             Action::EditDetails(DetailsEdit {
                 category: Some(category),
                 ..
-            }) if !self.directory.has_category(category) => {
+            }) if !self.directory.get().has_category(category) => {
                 return Err(invalid_argument(
                     "category_code",
                     &format!("unknown category {category:?}"),
@@ -607,7 +645,8 @@ impl RoutingService for RoutingGrpc {
     async fn dispose_to_sub_unit(&self, request: Request<DisposeToSubUnitRequest>) -> Result<Response<Case>, Status> {
         let principal = principal(&request)?;
         let r = request.into_inner();
-        let action = Action::DisposeSubUnit { sub_unit: r.sub_unit };
+        let sub_unit = self.listed_sub_unit(&principal, &r.sub_unit)?;
+        let action = Action::DisposeSubUnit { sub_unit };
         Ok(Response::new(self.act(&principal, r.case, action).await?))
     }
 

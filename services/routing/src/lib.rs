@@ -5,6 +5,7 @@ pub mod case_store;
 pub mod clock;
 pub mod console;
 pub mod directory;
+pub mod directory_grpc;
 pub mod duplicates;
 pub mod entity;
 pub mod grpc;
@@ -25,7 +26,9 @@ use lapor_messaging::ConsumerSpec;
 use lapor_messaging::broker::reconnect_delay;
 use lapor_platform::auth::{AuthSettings, Authenticator};
 use lapor_platform::config::{AmqpSettings, DatabaseSettings, ListenSettings, SeedSettings};
+use lapor_platform::directory_sync;
 use lapor_platform::{Listeners, ServiceCore, Tier};
+use lapor_proto::routing::v1::directory_service_server::DirectoryServiceServer;
 use lapor_proto::routing::v1::policy_service_server::PolicyServiceServer;
 use lapor_proto::routing::v1::routing_service_server::RoutingServiceServer;
 use serde::Deserialize;
@@ -77,9 +80,12 @@ pub async fn run(settings: Settings, listeners: Listeners, shutdown: Cancellatio
     let mut core = ServiceCore::start::<migration::Migrator>(SERVICE, &settings.database, &settings.amqp)
         .await
         .context("failed to prepare routing database")?;
-    directory::seed_skpds(&core.db, &seed)
+    let live = directory::open(&core.db, seed.as_ref().clone())
         .await
-        .context("failed to seed skpds")?;
+        .context("failed to open the directory")?;
+    directory::announce(&core.db, &core.outbox, &live)
+        .await
+        .context("failed to announce the directory")?;
     policy_store::seed_holidays(&core.db, &holidays)
         .await
         .context("failed to seed holidays")?;
@@ -89,11 +95,11 @@ pub async fn run(settings: Settings, listeners: Listeners, shutdown: Cancellatio
     };
 
     // The broker may be down at start; keep trying in the background.
-    let (broker, db) = (core.broker.clone(), core.db.clone());
+    let (broker, current) = (core.broker.clone(), live.clone());
     core.spawn(Tier::Front, |stop| async move {
         let mut attempt = 0;
         while !stop.is_cancelled() {
-            match directory::declare_skpd_queues(&broker, &db).await {
+            match directory::declare_skpd_queues(&broker, &current.get()).await {
                 Ok(()) => return,
                 Err(error) => tracing::warn!(%error, "failed to declare skpd queues, retrying"),
             }
@@ -105,10 +111,16 @@ pub async fn run(settings: Settings, listeners: Listeners, shutdown: Cancellatio
         }
     });
 
+    // Another replica's edit: swap it in (that replica declared a new SKPD's queue).
+    let (db, following) = (core.db.clone(), live.clone());
+    core.spawn(Tier::Worker, move |stop| {
+        directory_sync::follow(db, directory::TABLE, following, stop)
+    });
+
     core.consume(
         ConsumerSpec::new(submissions::QUEUE, submissions::binding_keys()),
         Arc::new(submissions::Submissions {
-            directory: seed.clone(),
+            directory: live.clone(),
             writer: writer.clone(),
         }),
     );
@@ -127,7 +139,7 @@ pub async fn run(settings: Settings, listeners: Listeners, shutdown: Cancellatio
     let routing = Arc::new(grpc::RoutingGrpc {
         db: core.db.clone(),
         writer,
-        directory: seed.clone(),
+        directory: live.clone(),
         files: Arc::new(attachments::IntakeFiles::new(&settings.intake).context("invalid intake settings")?),
     });
     let service = InterceptedService::new(
@@ -142,12 +154,26 @@ pub async fn run(settings: Settings, listeners: Listeners, shutdown: Cancellatio
         policy_grpc::PolicyGrpc {
             db: core.db.clone(),
             rules,
-            directory: seed.clone(),
+            directory: live.clone(),
+        },
+        lapor_platform::auth::interceptor(authenticator.clone()),
+    );
+    let directory_service = DirectoryServiceServer::with_interceptor(
+        directory_grpc::DirectoryGrpc {
+            db: core.db.clone(),
+            outbox: core.outbox.clone(),
+            broker: core.broker.clone(),
+            live,
         },
         lapor_platform::auth::interceptor(authenticator),
     );
     core.serve(
-        |mut server| server.add_service(service).add_service(policy),
+        |mut server| {
+            server
+                .add_service(service)
+                .add_service(policy)
+                .add_service(directory_service)
+        },
         "lapor.routing.v1.RoutingService",
         console,
         listeners,

@@ -52,6 +52,24 @@ impl MigratorTrait for Migrator {
                     );",
                 down: "DROP TABLE case_attachments;",
             }),
+            Box::new(SqlMigration {
+                name: "m20261205_000008_directory_changes",
+                // Every version of the directory with who changed what: the newest row is the
+                // directory in force, and the rows are its audit log (append-only).
+                up: "CREATE TABLE directory_changes (
+                        version    bigint PRIMARY KEY,
+                        changed_at timestamptz NOT NULL DEFAULT now(),
+                        actor      text NOT NULL,
+                        action     text NOT NULL,
+                        before     jsonb,
+                        edit       jsonb,
+                        body       jsonb NOT NULL
+                    );
+                    CREATE TRIGGER directory_changes_no_update_or_delete
+                        BEFORE UPDATE OR DELETE ON directory_changes
+                        FOR EACH ROW EXECUTE FUNCTION audit_log_is_append_only();",
+                down: "DROP TABLE directory_changes;",
+            }),
         ]
     }
 }

@@ -4,12 +4,10 @@
 //! admins' edits cannot interleave.
 
 use crate::clock::{ClockRules, lock_for_calendar_edit, recompute_pending};
-use crate::grpc::unavailable;
+use crate::grpc::{require_admin, unavailable};
 use crate::policy_store;
 use chrono::NaiveDate;
-use lapor_domain::Directory;
 use lapor_domain::calendar::{self, CalendarError, HolidayKind, HolidayScope, Zone};
-use lapor_domain::reference::OfficerRole;
 use lapor_domain::sla::{SlaError, SlaScope, SlaStage, check_tier_code, check_working_days};
 use lapor_platform::auth::{Principal, principal};
 use lapor_platform::grpc::invalid_argument;
@@ -23,7 +21,7 @@ use tonic::{Request, Response, Status};
 pub struct PolicyGrpc {
     pub db: DatabaseConnection,
     pub rules: Arc<ClockRules>,
-    pub directory: Arc<Directory>,
+    pub directory: Arc<lapor_platform::directory_sync::LiveDirectory>,
 }
 
 /// A caller checked to be the provincial admin: the only way into a policy change, so
@@ -31,14 +29,7 @@ pub struct PolicyGrpc {
 struct Admin(Principal);
 
 fn admin<T>(request: &Request<T>) -> Result<Admin, Status> {
-    let principal = principal(request)?;
-    if principal.role == OfficerRole::Admin {
-        Ok(Admin(principal))
-    } else {
-        Err(Status::permission_denied(
-            "only an admin changes the calendar and the SLA policy",
-        ))
-    }
+    require_admin(request, "only an admin changes the calendar and the SLA policy").map(Admin)
 }
 
 fn actor(principal: &Principal) -> String {
@@ -163,7 +154,7 @@ impl PolicyGrpc {
     async fn check_scope_target(&self, scope: &SlaScope) -> Result<(), Status> {
         match scope {
             SlaScope::Default => Ok(()),
-            SlaScope::Category(code) if self.directory.has_category(code) => Ok(()),
+            SlaScope::Category(code) if self.directory.get().has_category(code) => Ok(()),
             SlaScope::Category(code) => Err(invalid_argument("scope", &format!("unknown category {code:?}"))),
             SlaScope::Skpd(code) => {
                 let calendars = policy_store::skpd_calendars(&self.db).await.map_err(unavailable)?;
@@ -223,7 +214,7 @@ impl PolicyService for PolicyGrpc {
             scope: parse_scope(&raw.scope, "holiday.scope")?,
         };
         if let HolidayScope::Kabupaten(code) = &holiday.scope
-            && !self.directory.has_kabupaten(code)
+            && !self.directory.get().has_kabupaten(code)
         {
             return Err(invalid_argument(
                 "holiday.scope",
@@ -355,7 +346,7 @@ impl PolicyService for PolicyGrpc {
         }
         let zone = Zone::parse(r.zone.trim()).map_err(|e| invalid_argument("zone", &e.to_string()))?;
         let kabupaten = r.kabupaten_code.trim().to_owned();
-        if !kabupaten.is_empty() && !self.directory.has_kabupaten(&kabupaten) {
+        if !kabupaten.is_empty() && !self.directory.get().has_kabupaten(&kabupaten) {
             return Err(invalid_argument(
                 "kabupaten_code",
                 &format!("unknown kabupaten/kota {kabupaten:?}"),

@@ -6,10 +6,10 @@ use crate::case_store::{self, AuditActor, CaseWriter, Change};
 use crate::clock;
 use crate::entity::{case, case_attachment};
 use chrono::{DateTime, Utc};
+use lapor_domain::CaseState;
 use lapor_domain::reference::Verification;
 use lapor_domain::routing_rules::dispose;
 use lapor_domain::workflow::{self, Action, Actor, Case, Context};
-use lapor_domain::{CaseState, Directory};
 use lapor_messaging::envelope::{channel_name, from_timestamp, kind_name, to_timestamp};
 use lapor_messaging::{DeliveryContext, EventHandler, HandlerError};
 use lapor_messaging::{OutgoingEvent, new_typed_envelope};
@@ -28,7 +28,7 @@ pub fn binding_keys() -> Vec<String> {
 }
 
 pub struct Submissions {
-    pub directory: Arc<Directory>,
+    pub directory: Arc<lapor_platform::directory_sync::LiveDirectory>,
     pub writer: CaseWriter,
 }
 
@@ -153,13 +153,14 @@ impl EventHandler for Submissions {
         // The verification clock starts when the citizen submitted, not when routing got to it.
         let verification_due =
             clock::start_new_case(txn, &self.writer.rules, complaint_id, &before, submitted_at).await?;
-        if self.directory.verification_of(&submitted.category_code) == Verification::Manual {
+        let directory = self.directory.get();
+        if directory.verification_of(&submitted.category_code) == Verification::Manual {
             tracing::info!(tracking_id = %event.tracking_id, "case waits for verification");
             return self
                 .announce_received(txn, complaint_id, &before, verification_due)
                 .await;
         }
-        let disposition = dispose(&self.directory, &submitted.category_code, &submitted.kabupaten_code);
+        let disposition = dispose(&directory, &submitted.category_code, &submitted.kabupaten_code);
         if disposition.reason == "fallback" {
             // No rule for this category and place: an admin decides.
             tracing::info!(tracking_id = %event.tracking_id, "no routing rule matched, case waits for verification");

@@ -105,7 +105,7 @@ async fn read_resource(
     let (stem, format) = format_of(&resource)?;
     let params = query(raw, format)?;
     open311.check_jurisdiction(&params, format)?;
-    let directory = &open311.submit.directory;
+    let directory = &open311.submit.directory.get();
     match stem {
         "discovery" => Ok(
             services::discovery(&open311.settings.base_url, &open311.settings.contact).respond(
@@ -169,7 +169,7 @@ async fn service_definition(
     let (code, format) = format_of(&resource)?;
     let params = query(raw, format)?;
     open311.check_jurisdiction(&params, format)?;
-    let directory = &open311.submit.directory;
+    let directory = &open311.submit.directory.get();
     let category = directory
         .categories
         .iter()

@@ -148,7 +148,7 @@ fn window(params: &Params, format: Format) -> Result<(DateTime<Utc>, DateTime<Ut
 }
 
 pub async fn list(open311: &Open311, params: &Params, format: Format) -> Result<Response, Open311Error> {
-    let directory = &open311.submit.directory;
+    let directory = &open311.submit.directory.get();
     let mut query = complaint::Entity::find().filter(complaint::Column::Rahasia.eq(false));
     let ids = params.list("service_request_id");
     if !ids.is_empty() {
@@ -234,7 +234,7 @@ pub async fn one(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, Open311Error> {
     let (model, format) = find_public(&open311, &resource, raw).await?;
-    let records = vec![record(&model, &open311.submit.directory)];
+    let records = vec![record(&model, &open311.submit.directory.get())];
     Ok(Node::List("request", records).respond(StatusCode::OK, "service_requests", format))
 }
 
@@ -436,7 +436,7 @@ pub async fn create(
     }
     open311.check_jurisdiction(params, format)?;
     let submit = &open311.submit;
-    let directory = &submit.directory;
+    let directory = &submit.directory.get();
     let code = params
         .get("service_code")
         .ok_or_else(|| bad("service_code is required".into()))?;

@@ -194,7 +194,7 @@ async fn form(State(web): State<Arc<Web>>, RawQuery(raw): RawQuery) -> Response 
     };
     page(
         StatusCode::OK,
-        pages::form_page(lang, &web.submit.directory, &values, None),
+        pages::form_page(lang, &web.submit.directory.get(), &values, None),
     )
 }
 
@@ -245,7 +245,7 @@ async fn send(
         Err(refused) => return *refused,
     };
     let values = values_of(&form.params);
-    let directory = &web.submit.directory;
+    let directory = &web.submit.directory.get();
     let again = |status: StatusCode, error: FormError, values: &FormValues| {
         page(status, pages::form_page(lang, directory, values, Some(&error)))
     };
@@ -400,7 +400,7 @@ async fn status(web: &Web, lang: Lang, raw_id: &str, code: &str) -> Response {
         Ok(timeline) => timeline,
         Err(error) => return unavailable(lang, error),
     };
-    let directory = &web.submit.directory;
+    let directory = &web.submit.directory.get();
     // A merged report's own actions are over: replies and ratings go to the report it follows.
     let own = progress.merged_into.is_none();
     let state = CaseState::parse(&model.public_state).filter(|_| own);

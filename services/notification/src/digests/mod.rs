@@ -24,7 +24,6 @@ use crate::escalations::{self, Audience};
 use crate::messages::{Kind, Lang, MessageContext};
 use crate::outbound::{self, NewDelivery};
 use chrono::{NaiveDate, Utc};
-use lapor_domain::Directory;
 use lapor_domain::reference::OfficerRole;
 use lapor_messaging::envelope::from_timestamp;
 use lapor_messaging::{ConsumerSpec, DeliveryContext, EventHandler, HandlerError};
@@ -71,7 +70,7 @@ impl DigestSettings {
 
 pub struct Digests {
     /// For category names in the rising-categories lines.
-    pub directory: Arc<Directory>,
+    pub directory: Arc<lapor_platform::directory_sync::LiveDirectory>,
     /// Wakes the delivery worker once new rows are committed.
     pub sender_wake: Arc<tokio::sync::Notify>,
 }
@@ -79,6 +78,7 @@ pub struct Digests {
 impl Digests {
     fn category_name(&self, code: &str) -> String {
         self.directory
+            .get()
             .categories
             .iter()
             .find(|c| c.code == code)
@@ -222,7 +222,10 @@ mod tests {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let templates = crate::messages::Templates::load(&root.join("deploy/templates")).expect("templates");
         let digests = Digests {
-            directory: Arc::new(Directory::load(&root.join("deploy/seed")).expect("seed")),
+            directory: lapor_platform::directory_sync::LiveDirectory::new(
+                0,
+                lapor_domain::Directory::load(&root.join("deploy/seed")).expect("seed"),
+            ),
             sender_wake: Arc::default(),
         };
         let digest = DigestReady {

@@ -262,6 +262,7 @@ async fn render_case(
     let categories: Vec<(String, String)> = console
         .grpc
         .directory
+        .get()
         .categories
         .iter()
         .map(|c| (c.code.clone(), c.name.clone()))
