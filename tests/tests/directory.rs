@@ -268,6 +268,16 @@ async fn an_skpd_added_at_run_time_receives_and_routes_its_complaints() {
         .expect_err("no token");
     assert_eq!(status.code(), Code::Unauthenticated);
     assert_eq!(version(&stack).await, 5, "refused edits changed nothing");
+    // Other officers read the directory without their colleagues' contacts.
+    let mut client = stack.directory().await.expect("client");
+    let seen = client
+        .get_directory(authorized(GetDirectoryRequest {}, &penghubung))
+        .await
+        .expect("any officer reads")
+        .into_inner();
+    assert_eq!(seen.version, 5);
+    assert!(seen.officers.iter().any(|o| o.id == "dispora-penghubung"));
+    assert!(seen.officers.iter().all(|o| o.email.is_empty() && o.phone.is_empty()));
 
     // Intake learns the category without a restart.
     eventually("intake offers the new category", WAIT, || async {

@@ -3235,6 +3235,35 @@ async fn merged_duplicate_follows_its_parent_on_the_public_status() {
     .await;
     assert_eq!(status["merged_into"], parent.as_str(), "{status}");
     assert!(status["expected_at"].is_string(), "the parent's deadline: {status}");
+    // The duplicate's reporter is told of the parent's disposition under their own number,
+    // by a mail that reaches the SMTP server.
+    let notification = stack.notification().await.expect("notification");
+    let told = format!("reporter:{duplicate}");
+    eventually("the duplicate's reporter is told", WAIT, || {
+        let (mut notification, told, duplicate) = (notification.clone(), told.clone(), duplicate.clone());
+        async move {
+            let request = ListDeliveriesRequest {
+                tracking_id: duplicate,
+                ..Default::default()
+            };
+            let deliveries = notification
+                .list_deliveries(authorized(request, &token(OfficerRole::Admin, None)))
+                .await
+                .ok()?
+                .into_inner()
+                .deliveries;
+            deliveries
+                .iter()
+                .find(|d| {
+                    d.recipient_id == told
+                        && d.kind == "reporter_update"
+                        && d.skpd_code == "bapenda"
+                        && matches!(d.state.as_str(), "SENT" | "DELIVERED")
+                })
+                .map(|_| ())
+        }
+    })
+    .await;
     assert_eq!(status["tracking_id"], duplicate.as_str());
     let page = http
         .get(format!("{base}/lacak?id={duplicate}"))
@@ -3245,6 +3274,23 @@ async fn merged_duplicate_follows_its_parent_on_the_public_status() {
         .await
         .expect("html");
     assert!(page.contains(&format!("digabung dengan laporan {parent}")), "{page}");
+    // Open311 clients see the same: the parent's progress, and a notice naming it.
+    let open311: serde_json::Value = http
+        .get(format!("{base}/open311/v2/requests/{duplicate}.json"))
+        .send()
+        .await
+        .expect("open311")
+        .json()
+        .await
+        .expect("json");
+    let record = &open311[0];
+    assert_eq!(record["status"], "open", "{open311}");
+    assert_eq!(record["agency_responsible"], "Badan Pendapatan Daerah", "{open311}");
+    assert_eq!(
+        record["service_notice"],
+        format!("Digabung dengan laporan {parent}"),
+        "{open311}"
+    );
     assert!(
         !page.contains("/balas") && !page.contains("/nilai"),
         "no actions on a merged report"

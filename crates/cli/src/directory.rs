@@ -54,9 +54,10 @@ pub enum DirectoryCommand {
         category: String,
         kabupaten: String,
         #[arg(long)]
-        skpd: String,
-        #[arg(long, default_value_t = 0)]
-        priority: i32,
+        skpd: Option<String>,
+        /// Breaks ties between equally specific rules; higher wins.
+        #[arg(long)]
+        priority: Option<i32>,
     },
     /// Remove a routing rule.
     RemoveRule { category: String, kabupaten: String },
@@ -134,12 +135,18 @@ fn edit_of(command: DirectoryCommand, current: &Directory) -> Option<Edit> {
             kabupaten,
             skpd,
             priority,
-        } => Edit::PutRule(RoutingRule {
-            category,
-            kabupaten,
-            skpd,
-            priority,
-        }),
+        } => {
+            let existing = current
+                .rules
+                .iter()
+                .find(|r| r.category == category && r.kabupaten == kabupaten);
+            Edit::PutRule(RoutingRule {
+                skpd: or_current(skpd, existing.map(|r| r.skpd.as_str())),
+                priority: priority.or(existing.map(|r| r.priority)).unwrap_or(0),
+                category,
+                kabupaten,
+            })
+        }
         DirectoryCommand::RemoveRule { category, kabupaten } => Edit::RemoveRule(RuleKey { category, kabupaten }),
         DirectoryCommand::Officer {
             id,

@@ -3,6 +3,7 @@
 //! change that would leave a dangling reference is refused and nothing is half-applied.
 
 use crate::reference::{Category, Directory, Instansi, Officer, ReferenceError, RoutingRule, Skpd};
+use crate::workflow::{NAME_MAX_CHARS, WorkflowError};
 use serde::{Deserialize, Serialize};
 
 /// One change. "Put" adds the entry or replaces the one with the same key.
@@ -40,14 +41,21 @@ fn invalid(field: &'static str, message: impl Into<String>) -> EditError {
     }
 }
 
-fn required(field: &'static str, value: &str) -> Result<(), EditError> {
-    if value.trim().is_empty() {
-        Err(invalid(field, "is required"))
-    } else if value.chars().count() > 200 {
-        Err(invalid(field, "is longer than 200 characters"))
-    } else {
-        Ok(())
-    }
+/// A name shown to people and put in messages: one line, no control characters.
+fn name(field: &'static str, value: &str) -> Result<String, EditError> {
+    crate::workflow::check_text(field, value, NAME_MAX_CHARS, false).map_err(|error| match error {
+        WorkflowError::Invalid { field, message } => invalid(field, message),
+        other => invalid(field, other.to_string()),
+    })
+}
+
+/// Officer ids name people in tokens and logs: `dinkes-penghubung1`.
+fn is_valid_officer_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'.' | b'_'))
 }
 
 /// What the edit replaced or removed, for the audit's "before".
@@ -89,17 +97,18 @@ impl DirectoryEdit {
     pub fn apply(&self, current: &Directory) -> Result<(Directory, Option<Before>), EditError> {
         let mut next = current.clone();
         let before = match self.clone() {
-            DirectoryEdit::PutInstansi(instansi) => {
-                required("name", &instansi.name)?;
+            DirectoryEdit::PutInstansi(mut instansi) => {
+                instansi.name = name("name", &instansi.name)?;
                 let code = instansi.code.clone();
                 put(&mut next.instansi, instansi, |i| i.code == code).map(Before::Instansi)
             }
             DirectoryEdit::PutSkpd(mut skpd) => {
-                required("name", &skpd.name)?;
-                skpd.sub_units = skpd.sub_units.iter().map(|s| s.trim().to_owned()).collect();
-                if skpd.sub_units.iter().any(|s| s.is_empty()) {
-                    return Err(invalid("sub_units", "a sub-unit needs a name"));
-                }
+                skpd.name = name("name", &skpd.name)?;
+                skpd.sub_units = skpd
+                    .sub_units
+                    .iter()
+                    .map(|s| name("sub_units", s))
+                    .collect::<Result<_, _>>()?;
                 let existing = current.skpd(&skpd.code);
                 // The verification desk is one SKPD for good: moving it would strand the
                 // cases waiting there, so it is not an edit.
@@ -111,8 +120,8 @@ impl DirectoryEdit {
                 let code = skpd.code.clone();
                 put(&mut next.skpds, skpd, |s| s.code == code).map(Before::Skpd)
             }
-            DirectoryEdit::PutCategory(category) => {
-                required("name", &category.name)?;
+            DirectoryEdit::PutCategory(mut category) => {
+                category.name = name("name", &category.name)?;
                 if !is_valid_category_code(&category.code) {
                     return Err(invalid(
                         "code",
@@ -138,10 +147,18 @@ impl DirectoryEdit {
                 Some(Before::Rule(next.rules.remove(at)))
             }
             DirectoryEdit::PutOfficer(mut officer) => {
-                required("id", &officer.id)?;
-                required("name", &officer.name)?;
+                if !is_valid_officer_id(&officer.id) {
+                    return Err(invalid(
+                        "id",
+                        format!("{:?} is not lowercase [a-z0-9._-], at most 64", officer.id),
+                    ));
+                }
+                officer.name = name("name", &officer.name)?;
                 check_officer_contacts(&officer)?;
-                officer.sub_unit = officer.sub_unit.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+                officer.sub_unit = match officer.sub_unit.as_deref().map(str::trim) {
+                    None | Some("") => None,
+                    Some(sub_unit) => Some(name("sub_unit", sub_unit)?),
+                };
                 let id = officer.id.clone();
                 put(&mut next.officers, officer, |o| o.id == id).map(Before::Officer)
             }
@@ -332,6 +349,20 @@ mod tests {
                 verification: None,
             }),
             DirectoryEdit::RemoveOfficer { id: "nobody".into() },
+            DirectoryEdit::PutOfficer(officer("Not An Id", "dinkes")),
+            DirectoryEdit::PutSkpd(Skpd {
+                sub_units: vec!["Bidang A".into(), "bidang a".into()],
+                ..skpd("dispora")
+            }),
+            DirectoryEdit::PutSkpd(Skpd {
+                sub_units: vec!["Bidang\u{202e}A".into()],
+                ..skpd("dispora")
+            }),
+            DirectoryEdit::PutCategory(Category {
+                code: "baru".into(),
+                name: "x".repeat(201),
+                verification: None,
+            }),
             DirectoryEdit::RemoveRule {
                 category: "kesehatan".into(),
                 kabupaten: "6301".into(),

@@ -92,6 +92,18 @@ pub enum OfficerRole {
 }
 
 impl OfficerRole {
+    pub const ALL: [OfficerRole; 5] = [
+        OfficerRole::Admin,
+        OfficerRole::Koordinator,
+        OfficerRole::Penghubung,
+        OfficerRole::Kepala,
+        OfficerRole::Pimpinan,
+    ];
+
+    pub fn parse(text: &str) -> Option<OfficerRole> {
+        OfficerRole::ALL.into_iter().find(|role| role.as_str() == text)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             OfficerRole::Admin => "admin",
@@ -223,7 +235,8 @@ impl Directory {
             {
                 return bad(format!("skpd {:?} names unknown instansi {instansi:?}", skpd.code));
             }
-            let distinct: HashSet<_> = skpd.sub_units.iter().collect();
+            // Dispositions name a sub-unit in any letter case.
+            let distinct: HashSet<_> = skpd.sub_units.iter().map(|s| s.to_lowercase()).collect();
             if distinct.len() != skpd.sub_units.len() {
                 return bad(format!("skpd {:?} lists a sub-unit twice", skpd.code));
             }

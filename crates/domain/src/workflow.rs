@@ -825,7 +825,12 @@ fn auto_close(case: &Case, ctx: &Context) -> Result<Change, WorkflowError> {
 
 /// Trims and checks free text. Control characters (other than line breaks and tabs in
 /// multi-line text) and bidi overrides are refused because officers read this text.
-fn check_text(field: &'static str, value: &str, max_chars: usize, multiline: bool) -> Result<String, WorkflowError> {
+pub(crate) fn check_text(
+    field: &'static str,
+    value: &str,
+    max_chars: usize,
+    multiline: bool,
+) -> Result<String, WorkflowError> {
     let trimmed = value.trim();
     if trimmed.is_empty() {
         return Err(invalid(field, "must not be empty"));

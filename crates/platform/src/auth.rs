@@ -66,17 +66,6 @@ struct Claims {
     skpd: Option<String>,
 }
 
-fn parse_role(role: &str) -> Option<OfficerRole> {
-    match role {
-        "admin" => Some(OfficerRole::Admin),
-        "koordinator" => Some(OfficerRole::Koordinator),
-        "penghubung" => Some(OfficerRole::Penghubung),
-        "kepala" => Some(OfficerRole::Kepala),
-        "pimpinan" => Some(OfficerRole::Pimpinan),
-        _ => None,
-    }
-}
-
 pub struct Authenticator {
     keys: Keys,
     validation: Validation,
@@ -165,8 +154,8 @@ impl Authenticator {
         let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation)
             .map_err(|e| AuthError::Invalid(e.to_string()))?;
         let claims = data.claims;
-        let role =
-            parse_role(&claims.role).ok_or_else(|| AuthError::Invalid(format!("unknown role {:?}", claims.role)))?;
+        let role = OfficerRole::parse(&claims.role)
+            .ok_or_else(|| AuthError::Invalid(format!("unknown role {:?}", claims.role)))?;
         let provincial = matches!(role, OfficerRole::Admin | OfficerRole::Pimpinan);
         if !provincial && claims.skpd.as_deref().is_none_or(str::is_empty) {
             return Err(AuthError::Invalid(format!(

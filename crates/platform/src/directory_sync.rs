@@ -41,15 +41,13 @@ pub fn copies_migration() -> Box<dyn MigrationTrait> {
     })
 }
 
-const COPIES: &str = "directory_copies";
-
 /// For intake and notification: the last copy (else `seed`), kept current by the
 /// `<service>.directory` consumer and a follower (see [`LiveDirectory::changes`]).
 pub async fn keep_current(core: &mut ServiceCore, seed: Directory) -> Result<Arc<LiveDirectory>, DbErr> {
-    let live = open(&core.db, COPIES, seed).await?;
+    let live = open(&core.db, Table::Copies, seed).await?;
     core.consume(consumer_spec(core.name), Arc::new(DirectoryCopies));
     let (db, following) = (core.db.clone(), live.clone());
-    core.spawn(Tier::Worker, move |stop| follow(db, COPIES, following, stop));
+    core.spawn(Tier::Worker, move |stop| follow(db, Table::Copies, following, stop));
     Ok(live)
 }
 
@@ -82,6 +80,12 @@ impl LiveDirectory {
         self.read().0
     }
 
+    /// The version and the directory of that version, read together.
+    pub fn snapshot(&self) -> (u64, Arc<Directory>) {
+        let current = self.read();
+        (current.0, current.1.clone())
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, (u64, Arc<Directory>)> {
         // A poisoned lock only means a writer panicked between two field writes of a tuple
         // that is replaced whole: the value is intact.
@@ -107,12 +111,33 @@ fn parse(version: i64, body: &str) -> Result<(u64, Directory), DbErr> {
     Ok((version.max(0) as u64, directory))
 }
 
-/// The newest version in `table` (`directory_copies` or routing's `directory_changes`).
-pub async fn latest(conn: &impl ConnectionTrait, table: &str) -> Result<Option<(u64, Directory)>, DbErr> {
+/// Where a service keeps its versions of the directory.
+#[derive(Debug, Clone, Copy)]
+pub enum Table {
+    /// Routing's own history, which it changes.
+    Changes,
+    /// The copies intake and notification receive.
+    Copies,
+}
+
+impl Table {
+    fn name(self) -> &'static str {
+        match self {
+            Table::Changes => "directory_changes",
+            Table::Copies => "directory_copies",
+        }
+    }
+}
+
+/// The newest version in `table`.
+pub async fn latest(conn: &impl ConnectionTrait, table: Table) -> Result<Option<(u64, Directory)>, DbErr> {
     let row = conn
         .query_one_raw(Statement::from_string(
             DbBackend::Postgres,
-            format!("SELECT version, body::text AS body FROM {table} ORDER BY version DESC LIMIT 1"),
+            format!(
+                "SELECT version, body::text AS body FROM {} ORDER BY version DESC LIMIT 1",
+                table.name()
+            ),
         ))
         .await?;
     match row {
@@ -124,11 +149,11 @@ pub async fn latest(conn: &impl ConnectionTrait, table: &str) -> Result<Option<(
     }
 }
 
-async fn latest_version(conn: &impl ConnectionTrait, table: &str) -> Result<u64, DbErr> {
+async fn latest_version(conn: &impl ConnectionTrait, table: Table) -> Result<u64, DbErr> {
     let row = conn
         .query_one_raw(Statement::from_string(
             DbBackend::Postgres,
-            format!("SELECT coalesce(max(version), 0) AS version FROM {table}"),
+            format!("SELECT coalesce(max(version), 0) AS version FROM {}", table.name()),
         ))
         .await?;
     let version: i64 = match row {
@@ -139,7 +164,7 @@ async fn latest_version(conn: &impl ConnectionTrait, table: &str) -> Result<u64,
 }
 
 /// The newest stored version, else `seed` as version 0.
-pub async fn open(db: &DatabaseConnection, table: &str, seed: Directory) -> Result<Arc<LiveDirectory>, DbErr> {
+pub async fn open(db: &DatabaseConnection, table: Table, seed: Directory) -> Result<Arc<LiveDirectory>, DbErr> {
     Ok(match latest(db, table).await? {
         Some((version, directory)) => {
             tracing::info!(version, "directory loaded");
@@ -151,7 +176,7 @@ pub async fn open(db: &DatabaseConnection, table: &str, seed: Directory) -> Resu
 
 /// Polls `table` until `stop` and, when a newer version is there, swaps it in. A failed
 /// read is retried at the next tick; the directory in force stays meanwhile.
-pub async fn follow(db: DatabaseConnection, table: &'static str, live: Arc<LiveDirectory>, stop: CancellationToken) {
+pub async fn follow(db: DatabaseConnection, table: Table, live: Arc<LiveDirectory>, stop: CancellationToken) {
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,

@@ -345,10 +345,19 @@ mod tests {
 
     #[test]
     fn the_replay_filter_matches_the_bindings() {
-        for bound in ["complaint.submitted", "complaint.escalated.2.dinkes", "notification.sent"] {
+        for bound in [
+            "complaint.submitted",
+            "complaint.escalated.2.dinkes",
+            "notification.sent",
+        ] {
             assert!(is_bound(bound), "{bound}");
         }
-        for unbound in ["directory.changed", "analytics.digest.daily", "complaints.x", "notificationx"] {
+        for unbound in [
+            "directory.changed",
+            "analytics.digest.daily",
+            "complaints.x",
+            "notificationx",
+        ] {
             assert!(!is_bound(unbound), "{unbound}");
         }
         assert_eq!(binding_keys(), ["complaint.#", "notification.#"]);

@@ -124,6 +124,8 @@ pub async fn run(settings: Settings, listeners: Listeners, shutdown: Cancellatio
         urgent_levels: settings.quiet_hours.urgent_levels.clone(),
         sender_wake: sender_wake.clone(),
     });
+    // Subscribed before the first read, so no version slips between the two.
+    let mut changes = directory.changes();
     let mut consumed: HashSet<String> = HashSet::new();
     for skpd in &directory.get().skpds {
         core.consume(assignments::consumer_spec(&skpd.code), assignments.clone());
@@ -131,19 +133,41 @@ pub async fn run(settings: Settings, listeners: Listeners, shutdown: Cancellatio
     }
     let (db, late, current) = (core.db.clone(), core.late_consumers(), directory.clone());
     core.spawn(Tier::Worker, move |stop| async move {
-        let mut changes = current.changes();
-        while let Some(Ok(())) = stop.run_until_cancelled(changes.changed()).await {
-            let directory = current.get();
+        let mut synced = current.version();
+        loop {
+            // A change, or a retry of the last one that failed.
+            let retry = tokio::time::sleep(std::time::Duration::from_secs(10));
+            let woke = stop
+                .run_until_cancelled(async {
+                    tokio::select! {
+                        changed = changes.changed() => changed.is_ok(),
+                        _ = retry => true,
+                    }
+                })
+                .await;
+            if woke != Some(true) {
+                return;
+            }
+            let (version, directory) = current.snapshot();
+            if version == synced {
+                continue;
+            }
+            // Contacts first: a new SKPD's waiting assignments find its officers.
+            if let Err(error) = recipients::sync(&db, &directory).await {
+                tracing::warn!(%error, version, "failed to update recipients from the directory, retrying");
+                continue;
+            }
             for skpd in &directory.skpds {
-                if consumed.insert(skpd.code.clone()) {
+                if !consumed.contains(&skpd.code) {
+                    // Replicas see a version within the same poll: spread their first
+                    // declarations of the queue (routing already declared it).
+                    tokio::time::sleep(std::time::Duration::from_millis(u64::from(std::process::id() % 2000))).await;
                     tracing::info!(skpd = %skpd.code, "consuming a new SKPD's queue");
                     late.start(assignments::consumer_spec(&skpd.code), assignments.clone());
+                    consumed.insert(skpd.code.clone());
                 }
             }
-            if let Err(error) = recipients::sync(&db, &directory).await {
-                // The next change retries; until then the previous contacts stay.
-                tracing::warn!(%error, "failed to update recipients from the directory");
-            }
+            synced = version;
         }
     });
     core.consume(

@@ -121,27 +121,56 @@ pub async fn plan_for_officers(
 /// from intake when sent and never stored here.
 pub const REPORTER: &str = "reporter";
 
+/// Whose reporter a message goes to: the event's own complaint, or a duplicate merged
+/// into it (its own tracking id, its own delivery row for the same event).
+pub struct ReporterOf {
+    pub complaint_id: Uuid,
+    pub tracking_id: String,
+    pub recipient_id: String,
+}
+
+impl ReporterOf {
+    pub fn own(event: &EventEnvelope) -> Result<Self, HandlerError> {
+        Ok(Self {
+            complaint_id: ids(event)?.1,
+            tracking_id: event.tracking_id.clone(),
+            recipient_id: REPORTER.to_owned(),
+        })
+    }
+
+    pub fn merged(complaint_id: &str, tracking_id: &str) -> Result<Self, HandlerError> {
+        Ok(Self {
+            complaint_id: Uuid::parse_str(complaint_id)
+                .map_err(|e| HandlerError::Permanent(format!("merged complaint_id: {e}")))?,
+            tracking_id: tracking_id.to_owned(),
+            recipient_id: format!("{REPORTER}:{tracking_id}"),
+        })
+    }
+}
+
 /// Writes the PENDING deliveries of `kind` to the reporter, on each channel they gave.
+#[allow(clippy::too_many_arguments)]
 pub async fn plan_for_reporter(
     txn: &impl ConnectionTrait,
     event: &EventEnvelope,
+    reporter: &ReporterOf,
     kind: Kind,
     skpd_code: &str,
     channels: &[&'static str],
     timing: &Timing,
     context: &MessageContext,
 ) -> Result<(), HandlerError> {
-    let (event_id, complaint_id) = ids(event)?;
+    let (event_id, _) = ids(event)?;
     let context = serde_json::to_value(context).map_err(|e| HandlerError::Permanent(e.to_string()))?;
     let rows = channels
         .iter()
         .map(|channel| NewDelivery {
             event_id,
-            complaint_id,
-            recipient_id: REPORTER.to_owned(),
+            complaint_id: reporter.complaint_id,
+            recipient_id: reporter.recipient_id.clone(),
             channel,
             address: String::new(),
-            tracking_id: event.tracking_id.clone(),
+            tracking_id: reporter.tracking_id.clone(),
             skpd_code: skpd_code.to_owned(),
             kind,
             lang: Lang::default(),

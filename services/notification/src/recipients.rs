@@ -7,7 +7,8 @@ use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set};
 
 /// Makes `recipients` the directory's officers: new ones added, changed ones updated,
-/// removed ones deleted (what is still queued for them is not sent).
+/// removed ones deleted with their preferences (messages already planned for them still go
+/// out: each delivery keeps its address).
 pub async fn sync(db: &DatabaseConnection, directory: &Directory) -> Result<(), DbErr> {
     let rows = directory.officers.iter().map(|o| recipient::ActiveModel {
         id: Set(o.id.clone()),

@@ -9,11 +9,11 @@ use lapor_domain::CaseState;
 use lapor_domain::workflow::{ArchiveReason, Case, Event, Transition};
 use lapor_messaging::envelope::to_timestamp;
 use lapor_messaging::{Outbox, OutgoingEvent, new_envelope, new_typed_envelope};
-use lapor_proto::events::v1::{CaseUpdated, ComplaintAssigned, event_envelope::Payload};
+use lapor_proto::events::v1::{CaseUpdated, ComplaintAssigned, MergedReport, event_envelope::Payload};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter,
-    Set, Statement,
+    QueryOrder, Set, Statement,
 };
 use serde_json::json;
 use std::sync::Arc;
@@ -169,6 +169,21 @@ impl CaseWriter {
     }
 }
 
+/// The duplicates merged into the case `tracking_id`.
+async fn merged_into(txn: &DatabaseTransaction, tracking_id: &str) -> Result<Vec<MergedReport>, DbErr> {
+    Ok(case::Entity::find()
+        .filter(case::Column::DuplicateOf.eq(tracking_id))
+        .order_by_asc(case::Column::TrackingId)
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|child| MergedReport {
+            complaint_id: child.complaint_id.to_string(),
+            tracking_id: child.tracking_id,
+        })
+        .collect())
+}
+
 /// Turns a workflow event into the integration event on `lapor.events`. An assignment keeps
 /// the `ComplaintAssigned` payload the SKPD queues and notification expect.
 async fn integration_event(
@@ -180,6 +195,7 @@ async fn integration_event(
     sla_due_at: Option<DateTime<Utc>>,
 ) -> Result<OutgoingEvent, DbErr> {
     let now = Utc::now();
+    let merged_reports = merged_into(txn, &case.tracking_id).await?;
     let envelope = match event {
         Event::Assigned { skpd, via } => {
             let skpd_name = skpd::Entity::find_by_id(skpd.clone())
@@ -203,6 +219,7 @@ async fn integration_event(
                 assigned_at: Some(to_timestamp(now)),
                 version: case.version as i64,
                 sla_due_at: sla_due_at.map(to_timestamp),
+                merged_reports,
             });
             new_envelope("routing", complaint_id, &case.tracking_id, payload)
         }
@@ -222,6 +239,7 @@ async fn integration_event(
                 actor_role: actor_role.to_owned(),
                 at: Some(to_timestamp(now)),
                 sla_due_at: sla_due_at.map(to_timestamp),
+                merged_reports,
                 ..Default::default()
             };
             match other {

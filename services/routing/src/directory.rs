@@ -8,7 +8,7 @@ use crate::entity::skpd;
 use lapor_domain::Directory;
 use lapor_domain::directory_edit::{DirectoryEdit, EditError};
 use lapor_messaging::{Broker, Outbox, OutgoingEvent, new_envelope, topology};
-use lapor_platform::directory_sync::{self, LiveDirectory};
+use lapor_platform::directory_sync::{self, LiveDirectory, Table};
 use lapor_proto::events::v1::DirectoryChanged;
 use lapor_proto::events::v1::event_envelope::Payload;
 use sea_orm::sea_query::OnConflict;
@@ -18,7 +18,15 @@ use sea_orm::{
 };
 use std::sync::Arc;
 
-pub const TABLE: &str = "directory_changes";
+/// Routing's history of the directory, whose newest row is in force.
+pub const TABLE: Table = Table::Changes;
+
+/// How long adding an SKPD waits for the broker to declare its queue.
+const DECLARE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How often each replica announces the version it holds, so a service whose copy was lost
+/// (a restored database) catches up without waiting for the next change.
+pub const ANNOUNCE_EVERY: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// Serialises edits across replicas for the length of one transaction.
 const EDIT_LOCK: i64 = 0x4c41_504f_5244_4952; // "LAPORDIR"
@@ -74,10 +82,9 @@ fn announcement(version: u64, directory: &Directory) -> Result<OutgoingEvent, Db
 /// Announces the version in force, so a service that started from the seed (or missed a
 /// change while its queue was new) catches up; consumers keep the highest version.
 pub async fn announce(db: &DatabaseConnection, outbox: &Outbox, live: &LiveDirectory) -> Result<(), DbErr> {
+    let (version, directory) = live.snapshot();
     let txn = db.begin().await?;
-    outbox
-        .enqueue(&txn, &announcement(live.version(), &live.get())?)
-        .await?;
+    outbox.enqueue(&txn, &announcement(version, &directory)?).await?;
     txn.commit().await?;
     outbox.notify_committed();
     Ok(())
@@ -106,15 +113,22 @@ pub async fn edit(
     expected_version: u64,
     change: &DirectoryEdit,
 ) -> Result<u64, RefusedEdit> {
-    let txn = db.begin().await?;
-    let mut outcome = edit_in(&txn, outbox, actor, expected_version, change).await;
-    if let (Ok(_), DirectoryEdit::PutSkpd(skpd)) = (&outcome, change) {
-        // Before the commit: once the edit is in force, dispositions to the SKPD have a
-        // queue to land in. A queue left by a failed commit is empty and harmless.
-        if let Err(error) = declare_queues(broker, std::slice::from_ref(&skpd.code)).await {
-            outcome = Err(RefusedEdit::Broker(error));
-        }
+    if let DirectoryEdit::PutSkpd(skpd) = change
+        && live.get().skpd(&skpd.code).is_none()
+    {
+        // Before the change, outside its transaction and lock: once it is in force,
+        // dispositions to the new SKPD have a queue to land in. A queue left by an edit
+        // refused later is empty and harmless (and declared again if the SKPD is added).
+        let declared = tokio::time::timeout(
+            DECLARE_TIMEOUT,
+            declare_queues(broker, std::slice::from_ref(&skpd.code)),
+        )
+        .await
+        .unwrap_or_else(|_| Err(anyhow::anyhow!("no answer within {DECLARE_TIMEOUT:?}")));
+        declared.map_err(RefusedEdit::Broker)?;
     }
+    let txn = db.begin().await?;
+    let outcome = edit_in(&txn, outbox, actor, expected_version, change).await;
     match outcome {
         Ok((version, next)) => {
             txn.commit().await?;

@@ -8,7 +8,7 @@ use lapor_domain::reference::{self, OfficerRole, Verification};
 use lapor_messaging::envelope::to_timestamp;
 use lapor_messaging::{Broker, Outbox};
 use lapor_platform::auth::principal;
-use lapor_platform::directory_sync::LiveDirectory;
+use lapor_platform::directory_sync::{self, LiveDirectory};
 use lapor_platform::grpc::invalid_argument;
 use lapor_proto::routing::v1::directory_service_server::DirectoryService;
 use lapor_proto::routing::v1::edit_directory_request::Edit;
@@ -32,7 +32,7 @@ fn optional(text: String) -> Option<String> {
 }
 
 fn role(raw: &str) -> Result<OfficerRole, Status> {
-    serde_json::from_value(serde_json::Value::String(raw.trim().to_owned())).map_err(|_| {
+    OfficerRole::parse(raw.trim()).ok_or_else(|| {
         invalid_argument(
             "role",
             &format!("{raw:?} is not one of admin, koordinator, penghubung, kepala, pimpinan"),
@@ -169,9 +169,22 @@ fn refused(refusal: RefusedEdit) -> Status {
 #[tonic::async_trait]
 impl DirectoryService for DirectoryGrpc {
     async fn get_directory(&self, request: Request<GetDirectoryRequest>) -> Result<Response<Directory>, Status> {
-        principal(&request)?;
-        let (version, directory) = (self.live.version(), self.live.get());
-        Ok(Response::new(to_proto(version, &directory)))
+        let caller = principal(&request)?;
+        // From the table, not this replica's copy: an admin's next edit names this version,
+        // and another replica may have made the last one a moment ago.
+        let (version, directory) = directory_sync::latest(&self.db, directory::TABLE)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| Status::unavailable("the directory is not initialised yet"))?;
+        let mut shown = to_proto(version, &directory);
+        if caller.role != OfficerRole::Admin {
+            // Colleagues' contacts are for the notification service and the admin.
+            for officer in &mut shown.officers {
+                officer.email.clear();
+                officer.phone.clear();
+            }
+        }
+        Ok(Response::new(shown))
     }
 
     async fn edit_directory(

@@ -70,22 +70,37 @@ pub fn load_settings() -> anyhow::Result<Settings> {
 }
 
 pub async fn run(settings: Settings, listeners: Listeners, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let seed = Arc::new(Directory::load(&settings.seed.dir).context("failed to load seed data")?);
+    let seed = Directory::load(&settings.seed.dir).context("failed to load seed data")?;
     let holidays = load_holidays(&settings.seed.dir.join("holidays")).context("failed to load holiday seed")?;
-    let rules = Arc::new(ClockRules {
-        ladder: Ladder::new(settings.escalation.ladder.clone()).context("invalid escalation ladder")?,
-        verification_desk: seed.verification_desk().code.clone(),
-    });
+    let ladder = Ladder::new(settings.escalation.ladder.clone()).context("invalid escalation ladder")?;
     let authenticator = Arc::new(Authenticator::new(&settings.auth).context("invalid auth settings")?);
     let mut core = ServiceCore::start::<migration::Migrator>(SERVICE, &settings.database, &settings.amqp)
         .await
         .context("failed to prepare routing database")?;
-    let live = directory::open(&core.db, seed.as_ref().clone())
+    let live = directory::open(&core.db, seed)
         .await
         .context("failed to open the directory")?;
-    directory::announce(&core.db, &core.outbox, &live)
-        .await
-        .context("failed to announce the directory")?;
+    // The desk is fixed once the directory exists (an edit cannot move it).
+    let rules = Arc::new(ClockRules {
+        ladder,
+        verification_desk: live.get().verification_desk().code.clone(),
+    });
+    // Now and every so often: a service that lost its copy catches up without a change.
+    let (db, outbox, announcing) = (core.db.clone(), core.outbox.clone(), live.clone());
+    core.spawn(Tier::Worker, move |stop| async move {
+        loop {
+            if let Err(error) = directory::announce(&db, &outbox, &announcing).await {
+                tracing::warn!(%error, "failed to announce the directory");
+            }
+            if stop
+                .run_until_cancelled(tokio::time::sleep(directory::ANNOUNCE_EVERY))
+                .await
+                .is_none()
+            {
+                return;
+            }
+        }
+    });
     policy_store::seed_holidays(&core.db, &holidays)
         .await
         .context("failed to seed holidays")?;

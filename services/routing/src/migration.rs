@@ -70,6 +70,12 @@ impl MigratorTrait for Migrator {
                         FOR EACH ROW EXECUTE FUNCTION audit_log_is_append_only();",
                 down: "DROP TABLE directory_changes;",
             }),
+            Box::new(SqlMigration {
+                name: "m20261205_000009_merged_children",
+                // Each event about a case names the duplicates merged into it.
+                up: "CREATE INDEX cases_merged_into ON cases (duplicate_of) WHERE duplicate_of IS NOT NULL;",
+                down: "DROP INDEX cases_merged_into;",
+            }),
         ]
     }
 }

@@ -7,6 +7,7 @@ use super::document::{Format, Node, Open311Error};
 use super::services::{ANONIM, ATTRIBUTES, KABUPATEN, KIND, KINDS, RAHASIA};
 use crate::entity::complaint;
 use crate::params::Params;
+use crate::public_view::{Progress, progress};
 use crate::submit::{GeoPoint, Submission, SubmitError};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
@@ -53,9 +54,10 @@ fn is_closed(state: &str) -> bool {
     CLOSED.iter().any(|s| s.as_str() == state)
 }
 
-/// One request as the spec lists it; the reporter's identity is never part of it.
-fn record(model: &complaint::Model, directory: &Directory) -> Node {
-    let state = CaseState::parse(&model.public_state);
+/// One request as the spec lists it; the reporter's identity is never part of it. A
+/// duplicate merged into another report shows that report's progress (`shown`) and says so.
+fn record(model: &complaint::Model, shown: &Progress, directory: &Directory) -> Node {
+    let state = CaseState::parse(&shown.state);
     let service_name = directory
         .categories
         .iter()
@@ -66,21 +68,25 @@ fn record(model: &complaint::Model, directory: &Directory) -> Node {
         ("service_request_id", Node::text(&model.tracking_id)),
         (
             "status",
-            Node::text(if is_closed(&model.public_state) {
-                "closed"
-            } else {
-                "open"
-            }),
+            Node::text(if is_closed(&shown.state) { "closed" } else { "open" }),
         ),
         ("status_notes", Node::text(state.map_or("", CaseState::public_label))),
         ("service_name", Node::text(service_name)),
         ("service_code", Node::text(&model.category_code)),
         ("description", Node::text(&model.body)),
-        ("agency_responsible", Node::optional_text(model.skpd_name.clone())),
-        ("service_notice", Node::Null),
+        ("agency_responsible", Node::optional_text(shown.skpd_name.clone())),
+        (
+            "service_notice",
+            Node::optional_text(
+                shown
+                    .merged_into
+                    .as_ref()
+                    .map(|parent| format!("Digabung dengan laporan {parent}")),
+            ),
+        ),
         ("requested_datetime", Node::text(wita(model.submitted_at))),
         ("updated_datetime", Node::text(wita(model.updated_at))),
-        ("expected_datetime", Node::optional_text(model.expected_at.map(wita))),
+        ("expected_datetime", Node::optional_text(shown.expected_at.map(wita))),
         ("address", Node::text(&model.location)),
         ("address_id", Node::Null),
         ("zipcode", Node::Null),
@@ -203,7 +209,13 @@ pub async fn list(open311: &Open311, params: &Params, format: Format) -> Result<
         .all(&open311.submit.db)
         .await
         .map_err(|e| unavailable(e, format))?;
-    let records = rows.iter().map(|row| record(row, directory)).collect();
+    let mut records = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let shown = progress(&open311.submit.db, row)
+            .await
+            .map_err(|e| unavailable(e, format))?;
+        records.push(record(row, &shown, directory));
+    }
     Ok(Node::List("request", records).respond(StatusCode::OK, "service_requests", format))
 }
 
@@ -234,7 +246,10 @@ pub async fn one(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, Open311Error> {
     let (model, format) = find_public(&open311, &resource, raw).await?;
-    let records = vec![record(&model, &open311.submit.directory.get())];
+    let shown = progress(&open311.submit.db, &model)
+        .await
+        .map_err(|e| unavailable(e, format))?;
+    let records = vec![record(&model, &shown, &open311.submit.directory.get())];
     Ok(Node::List("request", records).respond(StatusCode::OK, "service_requests", format))
 }
 
