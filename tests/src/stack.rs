@@ -468,6 +468,29 @@ impl Stack {
     pub async fn routing(&self) -> anyhow::Result<RoutingServiceClient<Channel>> {
         Ok(RoutingServiceClient::new(self.channel("routing").await?))
     }
+    /// The case once routing shows it in `state` (read as the admin), within 30 s.
+    pub async fn case_in_state(&self, tracking_id: &str, state: &str) -> lapor_proto::routing::v1::Case {
+        let routing = self.routing().await.expect("client");
+        let admin = token(OfficerRole::Admin, None);
+        crate::eventually(&format!("case {tracking_id} {state}"), Duration::from_secs(30), || {
+            let mut routing = routing.clone();
+            let request = authorized(
+                lapor_proto::routing::v1::GetCaseRequest {
+                    tracking_id: tracking_id.to_owned(),
+                },
+                &admin,
+            );
+            async move {
+                match routing.get_case(request).await {
+                    Ok(case) => Some(case.into_inner()).filter(|c| c.state == state),
+                    Err(status) if status.code() == tonic::Code::NotFound => None,
+                    Err(status) => panic!("GetCase {tracking_id}: {status:?}"),
+                }
+            }
+        })
+        .await
+    }
+
     pub async fn directory(&self) -> anyhow::Result<DirectoryServiceClient<Channel>> {
         Ok(DirectoryServiceClient::new(self.channel("routing").await?))
     }

@@ -12,7 +12,7 @@ use lapor_e2e::stack::{TEST_SERVICE_TOKEN, authorized, token};
 use lapor_e2e::{Stack, StackConfig, eventually};
 use lapor_proto::intake::v1::attachments_client::AttachmentsClient;
 use lapor_proto::intake::v1::{AttachmentUpload, Reporter, SubmitComplaintRequest};
-use lapor_proto::routing::v1::{Case, GetCaseRequest, ReadAttachmentRequest};
+use lapor_proto::routing::v1::ReadAttachmentRequest;
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -76,28 +76,6 @@ fn stored_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
             if path.is_dir() { stored_files(&path) } else { vec![path] }
         })
         .collect()
-}
-
-async fn assigned_case(stack: &Stack, tracking_id: &str) -> Case {
-    let admin = token(OfficerRole::Admin, None);
-    let routing = stack.routing().await.expect("routing");
-    eventually("the case is assigned", WAIT, || {
-        let (mut routing, admin) = (routing.clone(), admin.clone());
-        async move {
-            let case = routing
-                .get_case(authorized(
-                    GetCaseRequest {
-                        tracking_id: tracking_id.to_owned(),
-                    },
-                    &admin,
-                ))
-                .await
-                .ok()?
-                .into_inner();
-            (case.state == "assigned").then_some(case)
-        }
-    })
-    .await
 }
 
 /// Reads an attachment through routing's gRPC as `bearer`: (content type, file name, bytes, chunks).
@@ -182,7 +160,7 @@ async fn attachments_reach_only_the_officers_of_the_case() {
     );
 
     // Routing lists them on the case, in the order sent, named as the reporter named them.
-    let case = assigned_case(&stack, &tracking_id).await;
+    let case = stack.case_in_state(&tracking_id, "assigned").await;
     let skpd = case.skpd_code.clone();
     assert!(!skpd.is_empty());
     let listed: Vec<(&str, &str, i64)> = case
@@ -377,7 +355,7 @@ async fn attachments_reach_only_the_officers_of_the_case() {
         .await
         .expect("a photo over gRPC")
         .into_inner();
-    let case = assigned_case(&stack, &accepted.tracking_id).await;
+    let case = stack.case_in_state(&accepted.tracking_id, "assigned").await;
     assert_eq!(case.attachments.len(), 1);
     assert_eq!(case.attachments[0].filename, "banjir.png");
     // Another case's attachment id under this tracking id: not found.
@@ -386,6 +364,137 @@ async fn attachments_reach_only_the_officers_of_the_case() {
         .expect_err("an attachment of another case");
     assert_eq!(crossed.code(), tonic::Code::NotFound);
     assert_eq!(stored_files(stack.attachments_dir()).len(), 3);
+    stack.stop().await.expect("stack stops");
+}
+
+/// The tindak lanjut with photos of what was done: the penghubung's files go to intake's
+/// store, are listed on the case after the reporter's, and are read back like them; a
+/// forged file refuses the whole follow-up (nothing recorded, nothing stored), and an
+/// officer of another SKPD cannot add to the case. Through laporctl, as an officer would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_penghubung_attaches_what_was_done_to_the_follow_up() {
+    let stack = Stack::start(StackConfig::new("followfiles"))
+        .await
+        .expect("stack starts");
+    let mut intake = stack.intake().await.expect("intake");
+    let accepted = intake
+        .submit_complaint(SubmitComplaintRequest {
+            title: "Lampu penerangan jembatan padam".into(),
+            body: "Lampu di Jembatan Pasar Lama padam sejak sepekan, rawan kecelakaan malam hari.".into(),
+            category_code: "infrastruktur.jalan-jembatan".into(),
+            kabupaten_code: "6371".into(),
+            reporter: Some(Reporter {
+                email: "warga.pasarlama@example.id".into(),
+                ..Reporter::default()
+            }),
+            attachments: vec![AttachmentUpload {
+                filename: "gelap.png".into(),
+                data: png(),
+            }],
+            ..SubmitComplaintRequest::default()
+        })
+        .await
+        .expect("submitted")
+        .into_inner();
+    let tracking_id = accepted.tracking_id;
+    let case = stack.case_in_state(&tracking_id, "assigned").await;
+    let skpd = case.skpd_code.clone();
+    let penghubung = token(OfficerRole::Penghubung, Some(&skpd));
+    let laporctl = |bearer: &str, args: &[&str]| {
+        std::process::Command::new(lapor_e2e::process::service_binary("laporctl"))
+            .arg("--routing")
+            .arg(format!("http://127.0.0.1:{}", stack.grpc_port("routing")))
+            .arg("--token")
+            .arg(bearer)
+            .args(args)
+            .output()
+            .expect("laporctl runs")
+    };
+    let dir = std::env::temp_dir().join(format!("{}_followfiles", stack.prefix));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (photo, forged) = (dir.join("sudah menyala.png"), dir.join("laporan.pdf"));
+    std::fs::write(&photo, png()).expect("photo");
+    std::fs::write(&forged, b"MZ\x90\x00 not a pdf").expect("forged");
+    let started = laporctl(&penghubung, &["act", &tracking_id, "start"]);
+    assert!(started.status.success(), "{}", String::from_utf8_lossy(&started.stderr));
+    let text = "Lampu sudah diganti dan menyala kembali.";
+
+    // A forged file: refused by name, the case unchanged, nothing stored.
+    let stored_before = stored_files(stack.attachments_dir()).len();
+    let refused = laporctl(
+        &penghubung,
+        &[
+            "act",
+            &tracking_id,
+            "follow-up",
+            text,
+            "--attach",
+            photo.to_str().expect("path"),
+            "--attach",
+            forged.to_str().expect("path"),
+        ],
+    );
+    let error = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        error.contains("InvalidArgument") && error.contains("attachments[1]") && error.contains("laporan.pdf"),
+        "{error}"
+    );
+    assert_eq!(
+        stack.case_in_state(&tracking_id, "in_progress").await.attachments.len(),
+        1
+    );
+    assert_eq!(stored_files(stack.attachments_dir()).len(), stored_before);
+
+    // Another SKPD's penghubung adds nothing.
+    let other = token(
+        OfficerRole::Penghubung,
+        Some(if skpd == "dinkes" { "pupr" } else { "dinkes" }),
+    );
+    let denied = laporctl(
+        &other,
+        &[
+            "act",
+            &tracking_id,
+            "follow-up",
+            text,
+            "--attach",
+            photo.to_str().expect("path"),
+        ],
+    );
+    let error = String::from_utf8_lossy(&denied.stderr);
+    assert!(
+        !denied.status.success() && error.contains("PermissionDenied"),
+        "{error}"
+    );
+    assert_eq!(stored_files(stack.attachments_dir()).len(), stored_before);
+
+    // The photo: listed after the reporter's, readable by the officers of the case.
+    let posted = laporctl(
+        &penghubung,
+        &[
+            "act",
+            &tracking_id,
+            "follow-up",
+            text,
+            "--attach",
+            photo.to_str().expect("path"),
+        ],
+    );
+    assert!(posted.status.success(), "{}", String::from_utf8_lossy(&posted.stderr));
+    let case = stack.case_in_state(&tracking_id, "followed_up").await;
+    let names: Vec<&str> = case.attachments.iter().map(|a| a.filename.as_str()).collect();
+    assert_eq!(names, ["gelap.png", "sudah menyala.png"]);
+    assert_eq!(stored_files(stack.attachments_dir()).len(), stored_before + 1);
+    let (content_type, filename, data, _) = read_over_grpc(&stack, &tracking_id, &case.attachments[1].id, &penghubung)
+        .await
+        .expect("the penghubung reads it");
+    assert_eq!(
+        (content_type.as_str(), filename.as_str()),
+        ("image/png", "sudah menyala.png")
+    );
+    assert!(data.starts_with(b"\x89PNG"), "a PNG comes back");
+    let _ = std::fs::remove_dir_all(&dir);
     stack.stop().await.expect("stack stops");
 }
 

@@ -14,8 +14,8 @@ use lapor_e2e::{Stack, StackConfig, eventually, rabbit};
 use lapor_proto::intake::v1::{Reporter, SubmitComplaintRequest};
 use lapor_proto::routing::v1::edit_directory_request::Edit;
 use lapor_proto::routing::v1::{
-    Case, CaseRef, Category, DisposeToSubUnitRequest, EditDirectoryRequest, GetCaseRequest, GetDirectoryRequest,
-    ListDirectoryChangesRequest, Officer, RoutingRule, Skpd,
+    CaseRef, Category, DisposeToSubUnitRequest, EditDirectoryRequest, GetDirectoryRequest, ListDirectoryChangesRequest,
+    Officer, RoutingRule, Skpd,
 };
 use serde_json::Value;
 use std::time::Duration;
@@ -88,22 +88,6 @@ async fn open311_codes(stack: &Stack) -> Option<Vec<String>> {
             .filter_map(|s| s["service_code"].as_str().map(str::to_owned))
             .collect(),
     )
-}
-
-async fn case_in(stack: &Stack, tracking_id: &str, state: &str) -> Case {
-    let admin = token(OfficerRole::Admin, None);
-    let routing = stack.routing().await.expect("routing");
-    eventually(&format!("the case is {state}"), WAIT, || {
-        let (mut routing, admin) = (routing.clone(), admin.clone());
-        async move {
-            let request = GetCaseRequest {
-                tracking_id: tracking_id.to_owned(),
-            };
-            let case = routing.get_case(authorized(request, &admin)).await.ok()?.into_inner();
-            (case.state == state).then_some(case)
-        }
-    })
-    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -306,7 +290,7 @@ async fn an_skpd_added_at_run_time_receives_and_routes_its_complaints() {
 
     // Routing disposes it by the new rule; notification consumes the new queue and mails
     // the new officer.
-    let case = case_in(&stack, &tracking_id, "assigned").await;
+    let case = stack.case_in_state(&tracking_id, "assigned").await;
     assert_eq!(case.skpd_code, "dispora");
     eventually("the new penghubung is mailed", WAIT, || async {
         stack

@@ -187,28 +187,6 @@ async fn submit_for_verification(
         .tracking_id
 }
 
-async fn wait_for_state(stack: &Stack, tracking_id: &str, state: &str) -> lapor_proto::routing::v1::Case {
-    let routing = stack.routing().await.expect("client");
-    let admin = token(OfficerRole::Admin, None);
-    eventually(&format!("case {tracking_id} {state}"), WAIT, || {
-        let mut routing = routing.clone();
-        let request = authorized(
-            GetCaseRequest {
-                tracking_id: tracking_id.to_owned(),
-            },
-            &admin,
-        );
-        async move {
-            match routing.get_case(request).await {
-                Ok(case) => Some(case.into_inner()).filter(|c| c.state == state),
-                Err(status) if status.code() == tonic::Code::NotFound => None,
-                Err(status) => panic!("GetCase {tracking_id}: {status:?}"),
-            }
-        }
-    })
-    .await
-}
-
 /// Waits until the case is assigned, both liaison officers got their e-mail, and returns the
 /// tracking id.
 async fn submit_and_follow(stack: &Stack, request: SubmitComplaintRequest, expected_skpd: &str) -> String {
@@ -221,7 +199,7 @@ async fn submit_and_follow(stack: &Stack, request: SubmitComplaintRequest, expec
         .expect("accepted")
         .into_inner()
         .tracking_id;
-    let case = wait_for_state(stack, &tracking_id, "assigned").await;
+    let case = stack.case_in_state(&tracking_id, "assigned").await;
     assert_eq!(
         case.skpd_code, expected_skpd,
         "case {tracking_id} went to the wrong skpd"
@@ -269,7 +247,7 @@ async fn complaint_flows_from_intake_to_officers_mailbox_and_analytics() {
         .expect("accepted")
         .into_inner()
         .tracking_id;
-    let waiting = wait_for_state(&stack, &manual, "submitted").await;
+    let waiting = stack.case_in_state(&manual, "submitted").await;
     stack
         .routing()
         .await
@@ -287,7 +265,7 @@ async fn complaint_flows_from_intake_to_officers_mailbox_and_analytics() {
         ))
         .await
         .expect("admin verifies");
-    wait_for_state(&stack, &manual, "assigned").await;
+    stack.case_in_state(&manual, "assigned").await;
     let expected = penghubung_emails(&directory, "diskominfo");
     eventually("diskominfo liaison officers' e-mail", WAIT, || {
         std::future::ready((officer_mails_about(&stack, &manual).len() >= expected.len()).then_some(()))
@@ -706,6 +684,7 @@ async fn case_workflow_is_scoped_audited_and_safe_under_concurrency() {
         PostFollowUpRequest {
             case: at(case.version),
             text: "Stale".into(),
+            ..Default::default()
         },
         &dinkes,
     );
@@ -732,6 +711,7 @@ async fn case_workflow_is_scoped_audited_and_safe_under_concurrency() {
         PostFollowUpRequest {
             case: at(started.version),
             text: "x".repeat(10_001),
+            ..Default::default()
         },
         &dinkes,
     );
@@ -752,6 +732,7 @@ async fn case_workflow_is_scoped_audited_and_safe_under_concurrency() {
             PostFollowUpRequest {
                 case: at(started.version),
                 text: "Stok obat sudah dikirim ke puskesmas".into(),
+                ..Default::default()
             },
             &dinkes,
         ))
@@ -1074,6 +1055,7 @@ async fn authorization_matrix_over_every_officer_rpc() {
                             PostFollowUpRequest {
                                 case: stale(),
                                 text: "Sudah".into(),
+                                ..Default::default()
                             },
                             &bearer,
                         ))
@@ -1656,6 +1638,7 @@ async fn sla_clock_escalates_once_per_step_and_auto_closes() {
                     expected_version: case.version,
                 }),
                 text: "Ambulans sudah dijadwalkan ulang.".into(),
+                ..Default::default()
             },
             &dinkes,
         ))
@@ -1692,7 +1675,7 @@ async fn sla_clock_escalates_once_per_step_and_auto_closes() {
 
     // No reply within the window: the system closes the case.
     make_due(&routing_db, &tracking_id, &["auto_close"]).await;
-    let closed = wait_for_state(&stack, &tracking_id, "closed").await;
+    let closed = stack.case_in_state(&tracking_id, "closed").await;
     assert!(closed.sla_stage.is_empty() && closed.sla_due_at.is_none());
     let audit = routing
         .list_audit_log(authorized(
@@ -1921,7 +1904,7 @@ async fn calendar_and_sla_policy_edits_are_checked_audited_and_move_deadlines() 
         .expect("accepted")
         .into_inner()
         .tracking_id;
-    let waiting = wait_for_state(&stack, &manual, "submitted").await;
+    let waiting = stack.case_in_state(&manual, "submitted").await;
     assert_eq!(waiting.sla_stage, "verification");
     assert!(waiting.deadlines.iter().all(|d| d.working_days == 3));
     // While it waits, the public status already shows when verification is due.
@@ -2334,7 +2317,7 @@ async fn web_form_and_status_page_in_headless_chromium() {
 
     // Followed up: the page offers a reply and a rating; the rating, with the code, is taken
     // once and the form goes away.
-    let case = wait_for_state(&stack, &tracking_id, "assigned").await;
+    let case = stack.case_in_state(&tracking_id, "assigned").await;
     stack
         .routing()
         .await
@@ -2346,6 +2329,7 @@ async fn web_form_and_status_page_in_headless_chromium() {
                     expected_version: case.version,
                 }),
                 text: "Lampu sudah diganti.".into(),
+                ..Default::default()
             },
             &token(OfficerRole::Penghubung, Some("pupr")),
         ))
@@ -2491,8 +2475,8 @@ async fn officer_console_in_headless_chromium() {
         "Antrian pembuatan KTP di kantor kecamatan lambat sekali, saya menunggu tiga hari.",
     )
     .await;
-    wait_for_state(&stack, &first, "submitted").await;
-    let waiting = wait_for_state(&stack, &second, "submitted").await;
+    stack.case_in_state(&first, "submitted").await;
+    let waiting = stack.case_in_state(&second, "submitted").await;
     let base = format!("http://127.0.0.1:{}", stack.http_port("routing"));
     let browser = Browser::start().await;
 
@@ -2524,7 +2508,7 @@ async fn officer_console_in_headless_chromium() {
             "form[action='/console/cases/{second}/act'] button[type=submit]"
         ))
         .await;
-    let merged = wait_for_state(&stack, &second, "archived").await;
+    let merged = stack.case_in_state(&second, "archived").await;
     assert_eq!(merged.duplicate_of, first);
     assert_eq!(merged.version, waiting.version + 1);
 
@@ -2604,7 +2588,7 @@ async fn officer_console_in_headless_chromium() {
         .await
         .expect("case page");
     let mut routing = stack.routing().await.expect("client");
-    let current = wait_for_state(&stack, &first, "assigned").await;
+    let current = stack.case_in_state(&first, "assigned").await;
     routing
         .start_progress(authorized(
             StartProgressRequest {
@@ -2620,10 +2604,10 @@ async fn officer_console_in_headless_chromium() {
     browser.click("button[value=start_progress]").await;
     let page = browser.text().await;
     assert!(page.contains("Tidak disimpan"), "{page}");
-    let after = wait_for_state(&stack, &first, "in_progress").await;
+    let after = stack.case_in_state(&first, "in_progress").await;
     assert_eq!(after.version, current.version + 1, "the stale form changed nothing");
 
-    // A fresh page acts: the follow-up goes through.
+    // A fresh page acts: the follow-up goes through, with a photo of the new counter.
     browser
         .client
         .goto(&format!("{base}/console/cases/{first}"))
@@ -2632,8 +2616,19 @@ async fn officer_console_in_headless_chromium() {
     browser
         .fill("textarea#follow_up-text", "Loket tambahan dibuka mulai Senin.")
         .await;
+    let photo = std::env::temp_dir().join(format!("{}_loket-baru.png", stack.prefix));
+    std::fs::write(&photo, PNG_1X1).expect("write");
+    browser
+        .element("#follow_up-lampiran")
+        .await
+        .send_keys(&photo.display().to_string())
+        .await
+        .expect("choose a file");
     browser.click("button[value=follow_up]").await;
-    wait_for_state(&stack, &first, "followed_up").await;
+    let followed = stack.case_in_state(&first, "followed_up").await;
+    let _ = std::fs::remove_file(&photo);
+    let names: Vec<_> = followed.attachments.iter().map(|a| a.filename.as_str()).collect();
+    assert_eq!(names, [format!("{}_loket-baru.png", stack.prefix).as_str()]);
     let screenshot = browser.client.screenshot().await.expect("screenshot");
     let path = lapor_e2e::stack::repo_root().join("target/console-case.png");
     std::fs::write(&path, screenshot).expect("write screenshot");
@@ -2708,7 +2703,7 @@ async fn json_api_submits_reports_status_and_rejects_bad_input_as_json() {
     .await;
     assert_eq!(status["state_label"], "Belum Ditindaklanjuti");
     assert_eq!(status["title"], "Jembatan kayu di Sungai Andai rapuh");
-    let case = wait_for_state(&stack, &tracking_id, "assigned").await;
+    let case = stack.case_in_state(&tracking_id, "assigned").await;
     let expected: chrono::DateTime<chrono::Utc> = status["expected_at"]
         .as_str()
         .expect("expected_at")
@@ -2835,7 +2830,7 @@ async fn reporter_replies_objects_rates_and_answers_with_the_access_code() {
         .await
         .expect("json");
     assert_eq!(replayed["access_code"], code.as_str(), "a replay returns the same code");
-    let assigned = wait_for_state(&stack, &tracking_id, "assigned").await;
+    let assigned = stack.case_in_state(&tracking_id, "assigned").await;
 
     let act = |path: &'static str, body: Value, key: Option<&'static str>| {
         let mut request = http.post(format!("{base}/complaints/{tracking_id}/{path}")).json(&body);
@@ -2924,6 +2919,7 @@ async fn reporter_replies_objects_rates_and_answers_with_the_access_code() {
                     expected_version: version,
                 }),
                 text: "Sudah ditambal pada hari Senin.".into(),
+                ..Default::default()
             },
             &penghubung,
         );
@@ -2975,7 +2971,7 @@ async fn reporter_replies_objects_rates_and_answers_with_the_access_code() {
     let again = act("replies", objection, Some("objection-1")).await.expect("post");
     assert_eq!(again.status(), 200);
     assert_eq!(again.json::<Value>().await.expect("json")["replayed"], true);
-    let reopened = wait_for_state(&stack, &tracking_id, "in_progress").await;
+    let reopened = stack.case_in_state(&tracking_id, "in_progress").await;
     let audit = routing
         .clone()
         .list_audit_log(authorized(
@@ -3011,7 +3007,7 @@ async fn reporter_replies_objects_rates_and_answers_with_the_access_code() {
         (ratings.count == 1 && ratings.average == Some(4.0)).then_some(())
     })
     .await;
-    let case = wait_for_state(&stack, &tracking_id, "followed_up").await;
+    let case = stack.case_in_state(&tracking_id, "followed_up").await;
     assert!(case.rated);
     // Once routing took it (intake hears of it from `complaint.rated`), no second rating.
     let rated_sql =
@@ -3046,7 +3042,7 @@ async fn reporter_replies_objects_rates_and_answers_with_the_access_code() {
     .expect("json");
     let held_id = other["tracking_id"].as_str().expect("id").to_owned();
     let held_code = other["access_code"].as_str().expect("code").to_owned();
-    let waiting = wait_for_state(&stack, &held_id, "submitted").await;
+    let waiting = stack.case_in_state(&held_id, "submitted").await;
     routing
         .clone()
         .hold_case(authorized(
@@ -3077,7 +3073,7 @@ async fn reporter_replies_objects_rates_and_answers_with_the_access_code() {
         .await
         .expect("post");
     assert_eq!(answered.status(), 202);
-    let back = wait_for_state(&stack, &held_id, "submitted").await;
+    let back = stack.case_in_state(&held_id, "submitted").await;
     assert!(back.version > waiting.version);
 
     // A rahasia report's status opens only with its access code.
@@ -3176,8 +3172,8 @@ async fn merged_duplicate_follows_its_parent_on_the_public_status() {
     let submit = |title: &'static str| submit_for_verification(&intake, title);
     let parent = submit("Pungutan liar di loket samsat Banjarbaru").await;
     let duplicate = submit("Pungli di loket samsat Banjarbaru, diminta uang tambahan").await;
-    wait_for_state(&stack, &parent, "submitted").await;
-    let waiting = wait_for_state(&stack, &duplicate, "submitted").await;
+    stack.case_in_state(&parent, "submitted").await;
+    let waiting = stack.case_in_state(&duplicate, "submitted").await;
     routing
         .merge_case(authorized(
             MergeCaseRequest {
@@ -3191,7 +3187,7 @@ async fn merged_duplicate_follows_its_parent_on_the_public_status() {
         ))
         .await
         .expect("merge");
-    let before = wait_for_state(&stack, &parent, "submitted").await;
+    let before = stack.case_in_state(&parent, "submitted").await;
     let verified = routing
         .verify_case(authorized(
             VerifyCaseRequest {
@@ -3316,8 +3312,8 @@ async fn merged_duplicate_follows_its_parent_on_the_public_status() {
         .into_inner()
         .tracking_id;
     let copy = submit("Pungli jembatan timbang Liang Anggang, truk dimintai uang").await;
-    wait_for_state(&stack, &secret, "submitted").await;
-    let waiting = wait_for_state(&stack, &copy, "submitted").await;
+    stack.case_in_state(&secret, "submitted").await;
+    let waiting = stack.case_in_state(&copy, "submitted").await;
     routing
         .merge_case(authorized(
             MergeCaseRequest {
@@ -3429,7 +3425,7 @@ async fn sms_short_code_takes_complaints_and_answers_status() {
     .await;
     // Routed automatically (the receipt may overtake routing, so wait for the case); the
     // receipt and then the disposition reach the citizen.
-    let case = wait_for_state(&stack, &ack, "assigned").await;
+    let case = stack.case_in_state(&ack, "assigned").await;
     assert_eq!(case.category_code, "kesehatan.puskesmas");
     assert_eq!(case.kabupaten_code, "6371");
     eventually("receipt and disposition by sms", WAIT, || {
@@ -3488,7 +3484,7 @@ async fn sms_short_code_takes_complaints_and_answers_status() {
     })
     .await;
     assert_ne!(neighbour_ack, ack);
-    wait_for_state(&stack, &neighbour_ack, "submitted").await;
+    stack.case_in_state(&neighbour_ack, "submitted").await;
     assert!(
         sms_to(&stack, NEIGHBOUR).iter().all(|m| !m.text.contains(ack.as_str())),
         "the neighbour learned nothing of the citizen's report"
@@ -3499,7 +3495,7 @@ async fn sms_short_code_takes_complaints_and_answers_status() {
         2,
         "one complaint per distinct text, none for the status requests"
     );
-    let free_case = wait_for_state(&stack, &neighbour_ack, "submitted").await;
+    let free_case = stack.case_in_state(&neighbour_ack, "submitted").await;
     assert_eq!(free_case.category_code, "lainnya");
     assert_eq!(free_case.kabupaten_code, "6372");
     assert!(sms_to(&stack, CITIZEN).len() <= before + 1, "one status answer");
@@ -3531,7 +3527,7 @@ async fn sms_short_code_takes_complaints_and_answers_status() {
     assert_eq!(again.status(), 200, "a repeat replays");
     let again: serde_json::Value = again.json().await.expect("json");
     assert_eq!(again["tracking_id"], webhook_id.as_str());
-    let case = wait_for_state(&stack, &webhook_id, "assigned").await;
+    let case = stack.case_in_state(&webhook_id, "assigned").await;
     assert_eq!(case.category_code, "lingkungan.sampah");
     assert_eq!(case.kabupaten_code, "6372");
     let form = http
@@ -3888,7 +3884,7 @@ async fn analytics_figures_feed_dashboard_exports_and_replay_agree() {
     assert_eq!(api.status(), 201);
     let mut routing = stack.routing().await.expect("client");
     let admin = token(OfficerRole::Admin, None);
-    let to_archive = wait_for_state(&stack, &archived, "submitted").await;
+    let to_archive = stack.case_in_state(&archived, "submitted").await;
     routing
         .archive_case(authorized(
             ArchiveCaseRequest {
@@ -3903,7 +3899,7 @@ async fn analytics_figures_feed_dashboard_exports_and_replay_agree() {
         .await
         .expect("archived");
     for (tracking_id, skpd) in [(&hospital, "rsud-ulin"), (&bridge, "pupr")] {
-        let case = wait_for_state(&stack, tracking_id, "assigned").await;
+        let case = stack.case_in_state(tracking_id, "assigned").await;
         routing
             .post_follow_up(authorized(
                 PostFollowUpRequest {
@@ -3912,13 +3908,14 @@ async fn analytics_figures_feed_dashboard_exports_and_replay_agree() {
                         expected_version: case.version,
                     }),
                     text: "Sudah ditangani petugas di lapangan.".into(),
+                    ..Default::default()
                 },
                 &token(OfficerRole::Penghubung, Some(skpd)),
             ))
             .await
             .expect("followed up");
     }
-    wait_for_state(&stack, &waiting, "submitted").await;
+    stack.case_in_state(&waiting, "submitted").await;
 
     // gRPC figures once analytics has counted everything.
     let counted_summary = eventually("analytics counts the batch", WAIT, || {

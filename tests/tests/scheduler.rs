@@ -278,6 +278,7 @@ async fn thousand_deadlines_fire_exactly_once_across_replicas_despite_sigkill() 
                         expected_version: 1,
                     }),
                     text: "Sudah ditangani.".into(),
+                    ..Default::default()
                 },
                 &token,
             ))

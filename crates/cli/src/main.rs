@@ -18,9 +18,9 @@ use lapor_proto::routing::v1::policy_service_client::PolicyServiceClient;
 use lapor_proto::routing::v1::routing_service_client::RoutingServiceClient;
 use lapor_proto::routing::v1::{
     AddHolidayRequest, ArchiveCaseRequest, CalendarChange, CalendarPolicy, CaseRef, ClearSlaRuleRequest,
-    CloseCaseRequest, ComplexityTier, Deadline, DisposeToSubUnitRequest, GetCalendarPolicyRequest, GetCaseRequest,
-    GetSlaPolicyRequest, HoldCaseRequest, Holiday, ListAuditLogRequest, ListHolidaysRequest, ListInboxRequest,
-    ListVerificationQueueRequest, MarkNotAuthorityRequest, MergeCaseRequest, PostFollowUpRequest,
+    CloseCaseRequest, ComplexityTier, Deadline, DisposeToSubUnitRequest, FileUpload, GetCalendarPolicyRequest,
+    GetCaseRequest, GetSlaPolicyRequest, HoldCaseRequest, Holiday, ListAuditLogRequest, ListHolidaysRequest,
+    ListInboxRequest, ListVerificationQueueRequest, MarkNotAuthorityRequest, MergeCaseRequest, PostFollowUpRequest,
     ReadAttachmentRequest, RedisposeCaseRequest, RemoveHolidayRequest, ReturnToAdminRequest, SetCalendarPolicyRequest,
     SetSkpdCalendarRequest, SlaPolicy, SlaRule, StartProgressRequest, SuggestDuplicatesRequest, VerifyCaseRequest,
 };
@@ -324,10 +324,30 @@ enum CaseAction {
     Return { reason: String },
     /// Work has started.
     Start,
-    /// Post the tindak lanjut.
-    FollowUp { text: String },
+    /// Post the tindak lanjut, with photos or PDFs of what was done.
+    FollowUp {
+        text: String,
+        /// A photo (JPEG, PNG, WebP, GIF) or PDF; repeat for more (5, 10 MiB in all).
+        #[arg(long = "attach")]
+        attachments: Vec<std::path::PathBuf>,
+    },
     /// Close a followed-up case.
     Close,
+}
+
+/// Each file's name and bytes, for an upload.
+fn read_files(paths: &[std::path::PathBuf]) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    paths
+        .iter()
+        .map(|path| {
+            let data = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let filename = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            Ok((filename, data))
+        })
+        .collect()
 }
 
 fn time(ts: Option<&prost_types::Timestamp>) -> String {
@@ -761,10 +781,17 @@ async fn main() -> anyhow::Result<()> {
                         .start_progress(authorized(StartProgressRequest { case }, &token)?)
                         .await
                 }
-                CaseAction::FollowUp { text } => {
-                    client
-                        .post_follow_up(authorized(PostFollowUpRequest { case, text }, &token)?)
-                        .await
+                CaseAction::FollowUp { text, attachments } => {
+                    let attachments = read_files(&attachments)?
+                        .into_iter()
+                        .map(|(filename, data)| FileUpload { filename, data })
+                        .collect();
+                    let request = PostFollowUpRequest {
+                        case,
+                        text,
+                        attachments,
+                    };
+                    client.post_follow_up(authorized(request, &token)?).await
                 }
                 CaseAction::Close => client.close_case(authorized(CloseCaseRequest { case }, &token)?).await,
             };
@@ -927,17 +954,10 @@ async fn main() -> anyhow::Result<()> {
             idempotency_key,
             attachments,
         } => {
-            let attachments = attachments
-                .iter()
-                .map(|path| {
-                    let data = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-                    let filename = path
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default();
-                    Ok(AttachmentUpload { filename, data })
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?;
+            let attachments = read_files(&attachments)?
+                .into_iter()
+                .map(|(filename, data)| AttachmentUpload { filename, data })
+                .collect();
             let mut client = IntakeServiceClient::new(connect(&cli.intake).await?);
             let response = client
                 .submit_complaint(SubmitComplaintRequest {

@@ -1,15 +1,20 @@
 //! `lapor.intake.v1.Attachments`: routing reads an attachment's bytes for an officer it has
-//! authorised. Intake owns the files (DESIGN §3) and trusts only the internal service token
-//! here; which officer may see which case is routing's decision.
+//! authorised, and stores the files an officer attaches to a follow-up. Intake owns the
+//! files (DESIGN §3) and trusts only the internal service token here; which officer may see
+//! or add to which case is routing's decision.
 
-use crate::attachments::AttachmentStore;
-use crate::entity::attachment;
+use crate::attachments::{self, AttachmentStore, Checked, Metadata, Upload};
+use crate::entity::{attachment, complaint};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use lapor_platform::grpc::{database_unavailable as unavailable, invalid_argument};
+use lapor_proto::events::v1::AttachmentRef;
 use lapor_proto::intake::v1::attachments_server::Attachments;
-use lapor_proto::intake::v1::{AttachmentChunk, ReadAttachmentRequest};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use lapor_proto::intake::v1::{AddAttachmentsRequest, AddAttachmentsResponse, AttachmentChunk, ReadAttachmentRequest};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
+    Set, Statement, TransactionTrait,
+};
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -26,8 +31,96 @@ fn parse_id(raw: &str, field: &str) -> Result<Uuid, Status> {
     Uuid::parse_str(raw.trim()).map_err(|_| invalid_argument(field, "is not an id"))
 }
 
+impl AttachmentReads {
+    /// Rows for `files` after the complaint's existing ones, in one transaction that holds
+    /// the complaint's row so two additions never take the same positions.
+    async fn record(&self, complaint_id: Uuid, files: &[Checked]) -> Result<Vec<AttachmentRef>, DbErr> {
+        let txn = self.db.begin().await?;
+        txn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT id FROM complaints WHERE id = $1 FOR UPDATE",
+            [complaint_id.into()],
+        ))
+        .await?;
+        let next: i32 = txn
+            .query_one_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT coalesce(max(position) + 1, 0)::int AS next FROM attachments WHERE complaint_id = $1",
+                [complaint_id.into()],
+            ))
+            .await?
+            .map(|row| row.try_get("", "next"))
+            .transpose()?
+            .unwrap_or(0);
+        let now = chrono::Utc::now();
+        let mut refs = Vec::with_capacity(files.len());
+        for (offset, file) in files.iter().enumerate() {
+            let position = i16::try_from(next as usize + offset)
+                .map_err(|_| DbErr::Custom("too many attachments on one complaint".into()))?;
+            attachment::ActiveModel {
+                id: Set(file.id),
+                complaint_id: Set(complaint_id),
+                position: Set(position),
+                filename: Set(file.filename.clone()),
+                content_type: Set(file.content_type.to_owned()),
+                size_bytes: Set(file.data.len() as i64),
+                sha256: Set(file.sha256.clone()),
+                created_at: Set(now),
+            }
+            .insert(&txn)
+            .await?;
+            refs.push(AttachmentRef {
+                id: file.id.to_string(),
+                filename: file.filename.clone(),
+                content_type: file.content_type.to_owned(),
+                size_bytes: file.data.len() as i64,
+            });
+        }
+        txn.commit().await?;
+        Ok(refs)
+    }
+}
+
 #[tonic::async_trait]
 impl Attachments for AttachmentReads {
+    #[tracing::instrument(name = "AddAttachments", skip_all)]
+    async fn add_attachments(
+        &self,
+        request: Request<AddAttachmentsRequest>,
+    ) -> Result<Response<AddAttachmentsResponse>, Status> {
+        let request = request.into_inner();
+        let complaint_id = parse_id(&request.complaint_id, "complaint_id")?;
+        if request.attachments.is_empty() {
+            return Err(invalid_argument("attachments", "at least one file is required"));
+        }
+        complaint::Entity::find_by_id(complaint_id)
+            .one(&self.db)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| Status::not_found("no such complaint"))?;
+        let uploads = request
+            .attachments
+            .into_iter()
+            .map(|upload| Upload {
+                filename: upload.filename,
+                data: upload.data.into(),
+            })
+            .collect();
+        // Officers' photos are shown to the reporter: where they were taken is not part of it.
+        let files = attachments::check(&self.store.settings, uploads, Metadata::Strip)
+            .map_err(|(error, index)| invalid_argument(&error.field(index), &error.to_string()))?;
+        self.store.put_all(complaint_id, &files).await.map_err(|error| {
+            tracing::error!(%error, "attachment store refused an officer's files");
+            Status::unavailable("attachment store unavailable")
+        })?;
+        match self.record(complaint_id, &files).await {
+            Ok(attachments) => Ok(Response::new(AddAttachmentsResponse { attachments })),
+            // The objects stay: without rows they are never listed, and a COMMIT lost on the
+            // wire may have kept the rows that need them.
+            Err(error) => Err(unavailable(error)),
+        }
+    }
+
     type ReadAttachmentStream = BoxStream<'static, Result<AttachmentChunk, Status>>;
 
     #[tracing::instrument(name = "ReadAttachment", skip_all)]

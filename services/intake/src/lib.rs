@@ -152,11 +152,13 @@ pub async fn run(settings: Settings, listeners: Listeners, shutdown: Cancellatio
         },
         lapor_platform::auth::service_interceptor(token.clone()),
     );
-    let attachment_reads = AttachmentsServer::with_interceptor(
-        attachment_reads::AttachmentReads {
+    // Routing hands over an officer's follow-up files: as large as a submission's.
+    let attachment_reads = tonic::service::interceptor::InterceptedService::new(
+        AttachmentsServer::new(attachment_reads::AttachmentReads {
             db: core.db.clone(),
             store: attachment_store,
-        },
+        })
+        .max_decoding_message_size(largest_request),
         lapor_platform::auth::service_interceptor(token),
     );
     core.serve(

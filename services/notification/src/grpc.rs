@@ -9,6 +9,7 @@ use lapor_domain::reference::OfficerRole;
 use lapor_domain::tracking_id;
 use lapor_messaging::broker::Broker;
 use lapor_messaging::envelope::to_timestamp;
+use lapor_messaging::topology::skpd_queue;
 use lapor_messaging::{dead_letters, publisher};
 use lapor_platform::auth::{Principal, principal};
 use lapor_platform::grpc::{database_unavailable as unavailable, invalid_argument};
@@ -32,8 +33,10 @@ use uuid::Uuid;
 pub struct NotificationGrpc {
     pub db: DatabaseConnection,
     pub broker: Broker,
-    /// The work queues this service consumes; dead-letter calls accept only these.
-    pub queues: Vec<String>,
+    /// Dead-letter calls accept only this service's queues: every SKPD's in the directory
+    /// now (one added at run time too) and these.
+    pub directory: Arc<lapor_platform::directory_sync::LiveDirectory>,
+    pub other_queues: Vec<String>,
     pub sender_wake: Arc<Notify>,
 }
 
@@ -121,11 +124,18 @@ impl NotificationGrpc {
             .collect())
     }
 
+    fn queues(&self) -> Vec<String> {
+        let directory = self.directory.get();
+        let skpds = directory.skpds.iter().map(|skpd| skpd_queue(&skpd.code));
+        skpds.chain(self.other_queues.iter().cloned()).collect()
+    }
+
     fn check_queue(&self, queue: &str) -> Result<Vec<String>, Status> {
+        let queues = self.queues();
         if queue.is_empty() {
-            return Ok(self.queues.clone());
+            return Ok(queues);
         }
-        if self.queues.iter().any(|q| q == queue) {
+        if queues.iter().any(|q| q == queue) {
             Ok(vec![queue.to_owned()])
         } else {
             Err(invalid_argument("queue", "is not a queue of the notification service"))

@@ -211,21 +211,16 @@ pub async fn run(settings: Settings, listeners: Listeners, shutdown: Cancellatio
     let reload_every = std::time::Duration::from_secs(settings.templates.reload_seconds.max(1));
     core.spawn(Tier::Worker, move |stop| templates.watch(reload_every, stop));
 
-    let mut queues: Vec<String> = directory
-        .get()
-        .skpds
-        .iter()
-        .map(|skpd| lapor_messaging::topology::skpd_queue(&skpd.code))
-        .collect();
-    queues.push(digests::QUEUE.to_owned());
+    let mut other_queues = vec![digests::QUEUE.to_owned(), directory_sync::consumer_spec(SERVICE).queue];
     if reporters_consumed {
-        queues.push(reporters::QUEUE.to_owned());
+        other_queues.push(reporters::QUEUE.to_owned());
     }
     let service = NotificationServiceServer::with_interceptor(
         grpc::NotificationGrpc {
             db: core.db.clone(),
             broker: core.broker.clone(),
-            queues,
+            directory: directory.clone(),
+            other_queues,
             sender_wake: sender_wake.clone(),
         },
         lapor_platform::auth::interceptor(authenticator),

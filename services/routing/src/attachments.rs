@@ -1,13 +1,17 @@
-//! Reporters' attachments for officers. Routing decides who may read a case; intake holds the
-//! bytes and hands them over through its internal `Attachments` RPC, which takes only the
-//! shared service token — so the files never leave intake except to an authorised officer.
+//! Attachments of a case: the reporter's, and those an officer adds to a follow-up. Routing
+//! decides who may read or add to a case; intake holds the bytes and hands them over (or
+//! takes them) through its internal `Attachments` RPC, which takes only the shared service
+//! token — so the files never leave intake except to an authorised officer.
 
+use crate::entity::case_attachment;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use lapor_platform::config::InternalPeerSettings;
-use lapor_proto::intake::v1::ReadAttachmentRequest;
+use lapor_proto::events::v1::AttachmentRef;
 use lapor_proto::intake::v1::attachments_client::AttachmentsClient;
-use lapor_proto::routing::v1::AttachmentChunk;
+use lapor_proto::intake::v1::{AddAttachmentsRequest, AttachmentUpload, ReadAttachmentRequest};
+use lapor_proto::routing::v1::{AttachmentChunk, FileUpload};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, Set, Statement};
 use tonic::Status;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::Channel;
@@ -38,19 +42,47 @@ impl IntakeFiles {
         })
     }
 
-    /// The file's bytes from intake, as routing's chunks (the first carries its description).
-    pub async fn read(&self, complaint_id: Uuid, attachment_id: Uuid) -> Result<ChunkStream, Status> {
+    fn authorized<T>(&self, message: T) -> Result<tonic::Request<T>, Status> {
         let token = self
             .token
             .clone()
-            .ok_or_else(|| Status::unavailable("attachments cannot be opened: no intake service token configured"))?;
-        let mut request = tonic::Request::new(ReadAttachmentRequest {
-            complaint_id: complaint_id.to_string(),
-            attachment_id: attachment_id.to_string(),
-        });
+            .ok_or_else(|| Status::unavailable("attachments are off: no intake service token configured"))?;
+        let mut request = tonic::Request::new(message);
         request
             .metadata_mut()
             .insert(lapor_platform::auth::SERVICE_TOKEN_HEADER, token);
+        Ok(request)
+    }
+
+    /// Hands an officer's files to intake, which checks and keeps them; their references.
+    pub async fn add(&self, complaint_id: Uuid, files: Vec<FileUpload>) -> Result<Vec<AttachmentRef>, Status> {
+        let request = self.authorized(AddAttachmentsRequest {
+            complaint_id: complaint_id.to_string(),
+            attachments: files
+                .into_iter()
+                .map(|f| AttachmentUpload {
+                    filename: f.filename,
+                    data: f.data,
+                })
+                .collect(),
+        })?;
+        let added = self.client.clone().add_attachments(request).await.map_err(|status| {
+            match status.code() {
+                // What is wrong with a file is the officer's to fix: intake's words, which
+                // name the file (`attachments[1]: "x.zip" is not a photo ...`).
+                tonic::Code::InvalidArgument => Status::invalid_argument(status.message()),
+                _ => from_intake(status),
+            }
+        })?;
+        Ok(added.into_inner().attachments)
+    }
+
+    /// The file's bytes from intake, as routing's chunks (the first carries its description).
+    pub async fn read(&self, complaint_id: Uuid, attachment_id: Uuid) -> Result<ChunkStream, Status> {
+        let request = self.authorized(ReadAttachmentRequest {
+            complaint_id: complaint_id.to_string(),
+            attachment_id: attachment_id.to_string(),
+        })?;
         let stream = self
             .client
             .clone()
@@ -81,4 +113,34 @@ fn from_intake(status: Status) -> Status {
             Status::unavailable("attachments are unavailable at the moment")
         }
     }
+}
+
+/// Lists `files` on the case after the ones already there (the reporter's come first).
+pub async fn record(txn: &DatabaseTransaction, complaint_id: Uuid, files: &[AttachmentRef]) -> Result<(), DbErr> {
+    let next: i32 = txn
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT coalesce(max(position) + 1, 0)::int AS next FROM case_attachments WHERE complaint_id = $1",
+            [complaint_id.into()],
+        ))
+        .await?
+        .map(|row| row.try_get("", "next"))
+        .transpose()?
+        .unwrap_or(0);
+    for (offset, file) in files.iter().enumerate() {
+        let id = Uuid::parse_str(&file.id).map_err(|e| DbErr::Custom(format!("attachment id {:?}: {e}", file.id)))?;
+        let position = i16::try_from(next as usize + offset)
+            .map_err(|_| DbErr::Custom("too many attachments on one case".into()))?;
+        case_attachment::Entity::insert(case_attachment::ActiveModel {
+            id: Set(id),
+            complaint_id: Set(complaint_id),
+            position: Set(position),
+            filename: Set(file.filename.clone()),
+            content_type: Set(file.content_type.clone()),
+            size_bytes: Set(file.size_bytes),
+        })
+        .exec_without_returning(txn)
+        .await?;
+    }
+    Ok(())
 }

@@ -199,7 +199,7 @@ impl RoutingGrpc {
     /// Runs one workflow action: check the caller's scope, then lock the row, check version
     /// and state, and store the transition with its audit entry and events in one transaction.
     async fn act(&self, principal: &Principal, case_ref: Option<CaseRef>, action: Action) -> Result<Case, Status> {
-        self.act_with_tier(principal, case_ref, action, None).await
+        self.act_with(principal, case_ref, action, None, &[]).await
     }
 
     /// A disposition may choose a complexity tier for the follow-up SLA; it must exist.
@@ -215,12 +215,15 @@ impl RoutingGrpc {
         Ok(Some(tier.to_owned()))
     }
 
-    async fn act_with_tier(
+    /// One action on a case, with the follow-up SLA tier a disposition chose and the files
+    /// intake took for it (listed on the case in the action's transaction).
+    async fn act_with(
         &self,
         principal: &Principal,
         case_ref: Option<CaseRef>,
         action: Action,
         tier: Option<String>,
+        files: &[lapor_proto::events::v1::AttachmentRef],
     ) -> Result<Case, Status> {
         let case_ref = case_ref.ok_or_else(|| invalid_argument("case", "is required"))?;
         let id = normalized(&case_ref.tracking_id, "case.tracking_id")?;
@@ -240,6 +243,12 @@ impl RoutingGrpc {
         let outcome = self
             .act_locked(&txn, principal, &case_ref, &id, &action, tier.as_deref())
             .await;
+        let outcome = match outcome {
+            Ok(complaint_id) if !files.is_empty() => crate::attachments::record(&txn, complaint_id, files)
+                .await
+                .map_err(unavailable),
+            other => other.map(|_| ()),
+        };
         // Release the row lock at once on failure; a dropped transaction rolls back later.
         match outcome {
             Ok(()) => txn.commit().await.map_err(unavailable)?,
@@ -262,7 +271,7 @@ impl RoutingGrpc {
         id: &str,
         action: &Action,
         tier: Option<&str>,
-    ) -> Result<(), Status> {
+    ) -> Result<uuid::Uuid, Status> {
         let model = case::Entity::find()
             .filter(case::Column::TrackingId.eq(id))
             .lock_with_behavior(LockType::Update, LockBehavior::Nowait)
@@ -309,7 +318,7 @@ impl RoutingGrpc {
                 "case {id} changed meanwhile: reload and retry"
             )));
         }
-        Ok(())
+        Ok(model.complaint_id)
     }
 
     /// Things only the database knows: the named SKPD, category and parent case exist.
@@ -586,7 +595,7 @@ impl RoutingService for RoutingGrpc {
         let tier = self.checked_tier(&r.complexity_tier).await?;
         let action = Action::Verify { skpd: r.skpd_code };
         Ok(Response::new(
-            self.act_with_tier(&principal, r.case, action, tier).await?,
+            self.act_with(&principal, r.case, action, tier, &[]).await?,
         ))
     }
 
@@ -638,7 +647,7 @@ impl RoutingService for RoutingGrpc {
         let tier = self.checked_tier(&r.complexity_tier).await?;
         let action = Action::Redispose { skpd: r.skpd_code };
         Ok(Response::new(
-            self.act_with_tier(&principal, r.case, action, tier).await?,
+            self.act_with(&principal, r.case, action, tier, &[]).await?,
         ))
     }
 
@@ -669,7 +678,35 @@ impl RoutingService for RoutingGrpc {
         let principal = principal(&request)?;
         let r = request.into_inner();
         let action = Action::FollowUp { text: r.text };
-        Ok(Response::new(self.act(&principal, r.case, action).await?))
+        if r.attachments.is_empty() {
+            return Ok(Response::new(self.act(&principal, r.case, action).await?));
+        }
+        // The files go to intake before the follow-up is written, so first everything the
+        // action will check again: scope, state, text and version. A follow-up refused after
+        // that (a race with another officer) leaves files no case lists.
+        let case_ref = r.case.clone().ok_or_else(|| invalid_argument("case", "is required"))?;
+        let id = normalized(&case_ref.tracking_id, "case.tracking_id")?;
+        let current = self.find(&id).await?;
+        workflow::apply(
+            &case_store::to_workflow(&current),
+            &actor_of(&principal),
+            &action,
+            &Context::default(),
+        )
+        .map_err(|error| match error {
+            WorkflowError::Forbidden { reason } => Status::permission_denied(reason),
+            other => workflow_status(other),
+        })?;
+        if case_ref.expected_version != current.version {
+            return Err(Status::failed_precondition(format!(
+                "case {id} is at version {} but the request expected {}: reload and retry",
+                current.version, case_ref.expected_version
+            )));
+        }
+        let files = self.files.add(current.complaint_id, r.attachments).await?;
+        Ok(Response::new(
+            self.act_with(&principal, r.case, action, None, &files).await?,
+        ))
     }
 
     async fn close_case(&self, request: Request<CloseCaseRequest>) -> Result<Response<Case>, Status> {

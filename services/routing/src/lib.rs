@@ -37,6 +37,10 @@ use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
 
 pub const SERVICE: &str = "routing";
+
+/// The largest officer request: a follow-up with 10 MiB of files (intake's deployed limit)
+/// and its text.
+pub(crate) const FOLLOW_UP_REQUEST_MAX: usize = 10 * 1024 * 1024 + 64 * 1024;
 pub const DEFAULTS: &str = include_str!("defaults.toml");
 
 #[derive(Debug, Clone, Deserialize)]
@@ -158,7 +162,8 @@ pub async fn run(settings: Settings, listeners: Listeners, shutdown: Cancellatio
         files: Arc::new(attachments::IntakeFiles::new(&settings.intake).context("invalid intake settings")?),
     });
     let service = InterceptedService::new(
-        RoutingServiceServer::from_arc(routing.clone()),
+        // A follow-up with its files; intake checks the files against its own limits.
+        RoutingServiceServer::from_arc(routing.clone()).max_decoding_message_size(FOLLOW_UP_REQUEST_MAX),
         lapor_platform::auth::interceptor(authenticator.clone()),
     );
     let console = console::router(console::Console {

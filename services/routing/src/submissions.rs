@@ -4,7 +4,7 @@
 
 use crate::case_store::{self, AuditActor, CaseWriter, Change};
 use crate::clock;
-use crate::entity::{case, case_attachment};
+use crate::entity::case;
 use chrono::{DateTime, Utc};
 use lapor_domain::CaseState;
 use lapor_domain::reference::Verification;
@@ -13,7 +13,7 @@ use lapor_domain::workflow::{self, Action, Actor, Case, Context};
 use lapor_messaging::envelope::{channel_name, from_timestamp, kind_name, to_timestamp};
 use lapor_messaging::{DeliveryContext, EventHandler, HandlerError};
 use lapor_messaging::{OutgoingEvent, new_typed_envelope};
-use lapor_proto::events::v1::{AttachmentRef, CaseUpdated, EventEnvelope, event_envelope::Payload};
+use lapor_proto::events::v1::{CaseUpdated, EventEnvelope, event_envelope::Payload};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set};
 use std::sync::Arc;
@@ -69,27 +69,6 @@ impl Submissions {
 }
 
 /// The files intake stored with the submission, so officers see them on the case.
-async fn record_attachments(
-    txn: &DatabaseTransaction,
-    complaint_id: Uuid,
-    attachments: &[AttachmentRef],
-) -> Result<(), HandlerError> {
-    for (position, file) in attachments.iter().enumerate() {
-        let id = Uuid::parse_str(&file.id).map_err(|e| HandlerError::Permanent(format!("attachment id: {e}")))?;
-        case_attachment::Entity::insert(case_attachment::ActiveModel {
-            id: Set(id),
-            complaint_id: Set(complaint_id),
-            position: Set(position as i16),
-            filename: Set(file.filename.clone()),
-            content_type: Set(file.content_type.clone()),
-            size_bytes: Set(file.size_bytes),
-        })
-        .exec_without_returning(txn)
-        .await?;
-    }
-    Ok(())
-}
-
 #[async_trait::async_trait]
 impl EventHandler for Submissions {
     async fn handle(
@@ -144,7 +123,13 @@ impl EventHandler for Submissions {
             tracing::warn!(tracking_id = %event.tracking_id, "case exists already");
             return Ok(());
         }
-        record_attachments(txn, complaint_id, &submitted.attachments).await?;
+        crate::attachments::record(txn, complaint_id, &submitted.attachments)
+            .await
+            .map_err(|error| match error {
+                // A malformed reference in the event will not heal on a retry.
+                sea_orm::DbErr::Custom(reason) => HandlerError::Permanent(reason),
+                other => other.into(),
+            })?;
         let model = case::Entity::find_by_id(complaint_id)
             .one(txn)
             .await?

@@ -12,7 +12,7 @@ mod pages;
 
 use crate::entity::skpd;
 use crate::grpc::RoutingGrpc;
-use axum::extract::{Form, FromRequestParts, Path, State};
+use axum::extract::{Form, FromRequest, FromRequestParts, Multipart, Path, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -43,7 +43,10 @@ pub fn router(console: Console) -> axum::Router {
         .route("/console/inbox/{skpd}", get(inbox))
         .route("/console/queue", get(queue))
         .route("/console/cases/{tracking_id}", get(case_page))
-        .route("/console/cases/{tracking_id}/act", post(act))
+        .route(
+            "/console/cases/{tracking_id}/act",
+            post(act).layer(axum::extract::DefaultBodyLimit::max(FOLLOW_UP_FORM_MAX)),
+        )
         .route(
             "/console/cases/{tracking_id}/attachments/{attachment_id}",
             get(attachment),
@@ -361,13 +364,62 @@ pub struct ActionForm {
     rahasia: Option<String>,
 }
 
+/// The most a follow-up form with its files may carry: the gRPC limit for the same call.
+const FOLLOW_UP_FORM_MAX: usize = crate::FOLLOW_UP_REQUEST_MAX;
+
+/// An action form, URL-encoded, or multipart when it carries files (the follow-up's
+/// `lampiran`); the same fields either way.
+async fn read_action(request: Request) -> Result<(ActionForm, Vec<FileUpload>), tonic::Status> {
+    let bad = |message: String| lapor_platform::grpc::invalid_argument("form", &message);
+    let multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    if !multipart {
+        let Form(form) = Form::<ActionForm>::from_request(request, &())
+            .await
+            .map_err(|rejection| bad(rejection.body_text()))?;
+        return Ok((form, Vec::new()));
+    }
+    let mut parts = Multipart::from_request(request, &())
+        .await
+        .map_err(|rejection| bad(rejection.body_text()))?;
+    let (mut fields, mut files) = (Vec::new(), Vec::new());
+    while let Some(part) = parts.next_field().await.map_err(|e| bad(e.body_text()))? {
+        let name = part.name().unwrap_or_default().to_owned();
+        let file_name = part.file_name().map(str::to_owned);
+        let data = part.bytes().await.map_err(|e| bad(e.body_text()))?;
+        match file_name {
+            // An empty file input still sends a nameless, empty part.
+            Some(file_name) if file_name.is_empty() && data.is_empty() => {}
+            Some(filename) if name == "lampiran" => files.push(FileUpload {
+                filename,
+                data: data.to_vec(),
+            }),
+            Some(_) => return Err(bad(format!("unexpected file in {name}"))),
+            None => {
+                let value = String::from_utf8(data.to_vec()).map_err(|_| bad(format!("{name} is not valid UTF-8")))?;
+                fields.push((name, value));
+            }
+        }
+    }
+    let encoded = serde_urlencoded::to_string(&fields).map_err(|e| bad(e.to_string()))?;
+    let form = serde_urlencoded::from_str(&encoded).map_err(|e| bad(e.to_string()))?;
+    Ok((form, files))
+}
+
 async fn act(
     State(console): State<Console>,
     Officer(principal): Officer,
     Path(tracking_id): Path<String>,
-    Form(form): Form<ActionForm>,
+    request: Request,
 ) -> Response {
-    match perform(&console, &principal, &tracking_id, form).await {
+    let performed = match read_action(request).await {
+        Ok((form, files)) => perform(&console, &principal, &tracking_id, form, files).await,
+        Err(status) => Err(status),
+    };
+    match performed {
         // The action succeeded, so the id is a valid one; redirect to its normal form (a raw
         // path value could make an invalid Location header).
         Ok(()) => {
@@ -390,6 +442,7 @@ async fn perform(
     principal: &Principal,
     tracking_id: &str,
     form: ActionForm,
+    files: Vec<FileUpload>,
 ) -> Result<(), tonic::Status> {
     let case = Some(CaseRef {
         tracking_id: tracking_id.to_owned(),
@@ -479,7 +532,14 @@ async fn perform(
             .await
             .map(drop),
         "follow_up" => grpc
-            .post_follow_up(as_officer(PostFollowUpRequest { case, text: form.text }, p))
+            .post_follow_up(as_officer(
+                PostFollowUpRequest {
+                    case,
+                    text: form.text,
+                    attachments: files,
+                },
+                p,
+            ))
             .await
             .map(drop),
         "close" => grpc

@@ -254,13 +254,23 @@ fn action_form(case: &Case, action: &str, choices: &Choices<'_>) -> Markup {
         "dispose_sub_unit" => ("Disposisi ke sub-unit", text_field("Sub-unit")),
         "return_to_admin" => ("Kembalikan ke admin (bukan wewenang SKPD)", text_field("Alasan")),
         "start_progress" => ("Mulai proses", html! {}),
-        "follow_up" => ("Kirim tindak lanjut", text_field("Tindak lanjut")),
+        "follow_up" => (
+            "Kirim tindak lanjut",
+            html! {
+                (text_field("Tindak lanjut"))
+                label for=(field_id("lampiran")) { "Foto atau PDF hasil tindak lanjut (maks. 5 berkas, 10 MB)" }
+                input id=(field_id("lampiran")) type="file" name="lampiran" multiple
+                    accept="image/jpeg,image/png,image/webp,image/gif,application/pdf";
+            },
+        ),
         "close" => ("Tutup aduan", html! {}),
         "edit_details" => ("Simpan koreksi", details_fields(case, choices)),
         _ => return html! {},
     };
     html! {
-        form class="card" method="post" action={ "/console/cases/" (case.tracking_id) "/act" } {
+        // Only the follow-up carries files; the other forms stay URL-encoded.
+        form class="card" method="post" action={ "/console/cases/" (case.tracking_id) "/act" }
+            enctype=[(action == "follow_up").then_some("multipart/form-data")] {
             input type="hidden" name="action" value=(action);
             input type="hidden" name="version" value=(case.version);
             (fields)
