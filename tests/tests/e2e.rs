@@ -3339,6 +3339,50 @@ async fn merged_duplicate_follows_its_parent_on_the_public_status() {
         shown["merged_into"].is_null() && !shown.to_string().contains(&secret),
         "{shown}"
     );
+    // The rahasia report moves on: its own reporter hears of it, the copy's reporter does not.
+    let secret_case = stack.case_in_state(&secret, "submitted").await;
+    routing
+        .verify_case(authorized(
+            VerifyCaseRequest {
+                case: Some(CaseRef {
+                    tracking_id: secret.clone(),
+                    expected_version: secret_case.version,
+                }),
+                skpd_code: "dishub".into(),
+                complexity_tier: String::new(),
+            },
+            &admin,
+        ))
+        .await
+        .expect("verify the rahasia report");
+    let deliveries = |tracking_id: String| {
+        let mut notification = notification.clone();
+        async move {
+            let request = ListDeliveriesRequest {
+                tracking_id,
+                ..Default::default()
+            };
+            notification
+                .list_deliveries(authorized(request, &token(OfficerRole::Admin, None)))
+                .await
+                .expect("deliveries")
+                .into_inner()
+                .deliveries
+        }
+    };
+    eventually("the rahasia report's reporter is told", WAIT, || async {
+        deliveries(secret.clone())
+            .await
+            .iter()
+            .any(|d| d.recipient_id == "reporter" && d.skpd_code == "dishub")
+            .then_some(())
+    })
+    .await;
+    let told_copy = deliveries(copy.clone()).await;
+    assert!(
+        told_copy.iter().all(|d| d.skpd_code != "dishub"),
+        "nothing of the rahasia report reaches the copy's reporter: {told_copy:?}"
+    );
     eventually("the corrected title reaches the public status", WAIT, || {
         let (http, url) = (http.clone(), format!("{base}/api/v1/complaints/{parent}"));
         async move {

@@ -49,9 +49,11 @@ fn name(field: &'static str, value: &str) -> Result<String, EditError> {
     })
 }
 
-/// Officer ids name people in tokens and logs: `dinkes-penghubung1`.
+/// Officer ids name people in tokens and logs: `dinkes-penghubung1`. `reporter` is
+/// notification's name for a complaint's reporter, so no officer may have it.
 fn is_valid_officer_id(id: &str) -> bool {
-    !id.is_empty()
+    id != "reporter"
+        && !id.is_empty()
         && id.len() <= 64
         && id
             .bytes()
@@ -350,6 +352,7 @@ mod tests {
             }),
             DirectoryEdit::RemoveOfficer { id: "nobody".into() },
             DirectoryEdit::PutOfficer(officer("Not An Id", "dinkes")),
+            DirectoryEdit::PutOfficer(officer("reporter", "dinkes")),
             DirectoryEdit::PutSkpd(Skpd {
                 sub_units: vec!["Bidang A".into(), "bidang a".into()],
                 ..skpd("dispora")

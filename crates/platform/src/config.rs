@@ -76,9 +76,14 @@ pub struct InternalPeerSettings {
 impl InternalPeerSettings {
     /// A channel that connects on first use, so a service starts while its peer is down.
     pub fn lazy_channel(&self) -> anyhow::Result<tonic::transport::Channel> {
+        self.lazy_channel_with_timeout(std::time::Duration::from_secs(10))
+    }
+
+    /// For calls that carry files: megabytes to store before the answer.
+    pub fn lazy_channel_with_timeout(&self, timeout: std::time::Duration) -> anyhow::Result<tonic::transport::Channel> {
         Ok(tonic::transport::Endpoint::from_shared(self.url.clone())?
             .connect_timeout(std::time::Duration::from_secs(5))
-            .timeout(std::time::Duration::from_secs(10))
+            .timeout(timeout)
             .connect_lazy())
     }
 

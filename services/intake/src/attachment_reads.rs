@@ -93,6 +93,12 @@ impl Attachments for AttachmentReads {
         if request.attachments.is_empty() {
             return Err(invalid_argument("attachments", "at least one file is required"));
         }
+        // The same budget as reporters' uploads: the files stay in memory until answered.
+        let _slot = self
+            .store
+            .upload_slot()
+            .await
+            .ok_or_else(|| Status::unavailable("too many uploads at once, retry in a moment"))?;
         complaint::Entity::find_by_id(complaint_id)
             .one(&self.db)
             .await

@@ -225,6 +225,9 @@ pub struct MessageContext {
     pub figures: Vec<(String, String)>,
     /// Digest period label.
     pub period: String,
+    /// For a reporter's update: their report was merged into the one the update is about
+    /// (they cannot reply to or rate it; the templates say so instead of inviting it).
+    pub merged: bool,
 }
 
 /// Names a template may use besides the [`MessageContext`] fields: minijinja's own.
@@ -585,6 +588,7 @@ fn samples() -> Vec<(Kind, Lang, MessageContext)> {
         lang: String::new(),
         figures: vec![("Aduan masuk".into(), "120".into()), ("Selesai".into(), "98".into())],
         period: "23-29 November 2026".into(),
+        merged: true,
     };
     let sparse = MessageContext {
         tracking_id: "AB3DEF7H9K".into(),
@@ -991,6 +995,35 @@ mod tests {
                     assert!(mail.html.contains("&amp; &quot;kutip&quot;"), "{kind:?}/{lang:?}");
                 }
             }
+        }
+    }
+
+    /// A merged duplicate's reporter is told why they hear of another report, and is not
+    /// invited to reply to or rate what they cannot.
+    #[test]
+    fn a_merged_reporter_is_told_of_the_merge_and_not_invited_to_act() {
+        let templates = templates();
+        for state in ["followed_up", "closed"] {
+            let mut ctx = reporter(state);
+            ctx.merged = true;
+            let mail = email(&templates, Kind::ReporterUpdate, Lang::Id, &ctx);
+            assert!(
+                mail.text.contains("telah digabung dengan laporan lain"),
+                "{state}: {}",
+                mail.text
+            );
+            assert!(mail.html.contains("telah digabung dengan laporan lain"), "{state}");
+            assert!(!mail.text.contains("menyampaikan keberatan"), "{state}: {}", mail.text);
+            assert!(!mail.text.contains("memberikan penilaian"), "{state}: {}", mail.text);
+            let english = email(&templates, Kind::ReporterUpdate, Lang::En, &ctx);
+            assert!(english.text.contains("has been merged with another report"), "{state}");
+            assert!(
+                !english.text.contains("reply or object") && !english.text.contains("rate how"),
+                "{state}"
+            );
+            ctx.merged = false;
+            let own = email(&templates, Kind::ReporterUpdate, Lang::Id, &ctx);
+            assert!(!own.text.contains("digabung"), "{state}");
         }
     }
 

@@ -127,6 +127,7 @@ pub struct ReporterOf {
     pub complaint_id: Uuid,
     pub tracking_id: String,
     pub recipient_id: String,
+    pub merged: bool,
 }
 
 impl ReporterOf {
@@ -135,6 +136,7 @@ impl ReporterOf {
             complaint_id: ids(event)?.1,
             tracking_id: event.tracking_id.clone(),
             recipient_id: REPORTER.to_owned(),
+            merged: false,
         })
     }
 
@@ -144,6 +146,7 @@ impl ReporterOf {
                 .map_err(|e| HandlerError::Permanent(format!("merged complaint_id: {e}")))?,
             tracking_id: tracking_id.to_owned(),
             recipient_id: format!("{REPORTER}:{tracking_id}"),
+            merged: true,
         })
     }
 }

@@ -113,6 +113,7 @@ impl Reporters {
             state: message.state.clone(),
             deadline_at: message.deadline.map(|at| at.to_rfc3339()),
             link: format!("{}/{}", self.status_url.trim_end_matches('/'), reporter.tracking_id),
+            merged: reporter.merged,
             ..MessageContext::default()
         };
         let timing = Timing {

@@ -12,6 +12,7 @@ use lapor_proto::intake::v1::attachments_client::AttachmentsClient;
 use lapor_proto::intake::v1::{AddAttachmentsRequest, AttachmentUpload, ReadAttachmentRequest};
 use lapor_proto::routing::v1::{AttachmentChunk, FileUpload};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, Set, Statement};
+use std::sync::Arc;
 use tonic::Status;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::Channel;
@@ -25,8 +26,18 @@ pub type ChunkStream = BoxStream<'static, Result<AttachmentChunk, Status>>;
 
 pub struct IntakeFiles {
     client: AttachmentsClient<Channel>,
+    /// Uploads take longer than reads' first answer: their own channel and deadline.
+    uploads: AttachmentsClient<Channel>,
     token: Option<MetadataValue<Ascii>>,
+    /// Follow-ups with files held in memory at once by this replica (each up to ~10 MiB,
+    /// in a pod limited to 128 MiB).
+    upload_slots: Arc<tokio::sync::Semaphore>,
 }
+
+/// How many follow-ups with files a replica holds at once; more wait, then get UNAVAILABLE.
+const UPLOAD_SLOTS: usize = 2;
+const UPLOAD_SLOT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+const UPLOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl IntakeFiles {
     pub fn new(settings: &IntakeSettings) -> anyhow::Result<IntakeFiles> {
@@ -38,8 +49,20 @@ impl IntakeFiles {
         };
         Ok(IntakeFiles {
             client: AttachmentsClient::new(settings.lazy_channel()?),
+            uploads: AttachmentsClient::new(settings.lazy_channel_with_timeout(UPLOAD_TIMEOUT)?)
+                .max_encoding_message_size(usize::MAX),
             token,
+            upload_slots: Arc::new(tokio::sync::Semaphore::new(UPLOAD_SLOTS)),
         })
+    }
+
+    /// A slot to hold one follow-up's files in; UNAVAILABLE when all stay busy a while.
+    pub async fn upload_slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Status> {
+        tokio::time::timeout(UPLOAD_SLOT_WAIT, self.upload_slots.clone().acquire_owned())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .ok_or_else(|| Status::unavailable("too many uploads at once, retry in a moment"))
     }
 
     fn authorized<T>(&self, message: T) -> Result<tonic::Request<T>, Status> {
@@ -66,12 +89,18 @@ impl IntakeFiles {
                 })
                 .collect(),
         })?;
-        let added = self.client.clone().add_attachments(request).await.map_err(|status| {
+        let added = self.uploads.clone().add_attachments(request).await.map_err(|status| {
             match status.code() {
                 // What is wrong with a file is the officer's to fix: intake's words, which
                 // name the file (`attachments[1]: "x.zip" is not a photo ...`).
                 tonic::Code::InvalidArgument => Status::invalid_argument(status.message()),
-                _ => from_intake(status),
+                tonic::Code::OutOfRange | tonic::Code::ResourceExhausted => {
+                    Status::invalid_argument(format!("attachments: too large for intake ({})", status.message()))
+                }
+                code => {
+                    tracing::error!(?code, message = status.message(), "intake refused an officer's files");
+                    Status::unavailable("attachments cannot be stored at the moment")
+                }
             }
         })?;
         Ok(added.into_inner().attachments)

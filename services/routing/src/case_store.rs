@@ -195,7 +195,13 @@ async fn integration_event(
     sla_due_at: Option<DateTime<Utc>>,
 ) -> Result<OutgoingEvent, DbErr> {
     let now = Utc::now();
-    let merged_reports = merged_into(txn, &case.tracking_id).await?;
+    // A rahasia case is its own reporter's alone: a duplicate merged into it shows its own
+    // state (intake's public view) and its reporter hears nothing of this case.
+    let merged_reports = if case.rahasia {
+        Vec::new()
+    } else {
+        merged_into(txn, &case.tracking_id).await?
+    };
     let envelope = match event {
         Event::Assigned { skpd, via } => {
             let skpd_name = skpd::Entity::find_by_id(skpd.clone())

@@ -703,6 +703,7 @@ impl RoutingService for RoutingGrpc {
                 current.version, case_ref.expected_version
             )));
         }
+        let _slot = self.files.upload_slot().await?;
         let files = self.files.add(current.complaint_id, r.attachments).await?;
         Ok(Response::new(
             self.act_with(&principal, r.case, action, None, &files).await?,

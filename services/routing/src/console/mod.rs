@@ -416,6 +416,9 @@ async fn act(
     request: Request,
 ) -> Response {
     let performed = match read_action(request).await {
+        Ok((form, files)) if !files.is_empty() && form.action != "follow_up" => Err(
+            lapor_platform::grpc::invalid_argument("lampiran", "only a follow-up carries files"),
+        ),
         Ok((form, files)) => perform(&console, &principal, &tracking_id, form, files).await,
         Err(status) => Err(status),
     };
