@@ -446,6 +446,28 @@ async fn a_penghubung_attaches_what_was_done_to_the_follow_up() {
     );
     assert_eq!(stored_files(stack.attachments_dir()).len(), stored_before);
 
+    // A stale version: refused before any file is handed over.
+    let mut routing = stack.routing().await.expect("routing");
+    let stale = routing
+        .post_follow_up(authorized(
+            lapor_proto::routing::v1::PostFollowUpRequest {
+                case: Some(lapor_proto::routing::v1::CaseRef {
+                    tracking_id: tracking_id.clone(),
+                    expected_version: case.version,
+                }),
+                text: text.into(),
+                attachments: vec![lapor_proto::routing::v1::FileUpload {
+                    filename: "sudah menyala.png".into(),
+                    data: png(),
+                }],
+            },
+            &penghubung,
+        ))
+        .await
+        .expect_err("the case moved on since it was read");
+    assert_eq!(stale.code(), tonic::Code::FailedPrecondition, "{}", stale.message());
+    assert_eq!(stored_files(stack.attachments_dir()).len(), stored_before);
+
     // Another SKPD's penghubung adds nothing.
     let other = token(
         OfficerRole::Penghubung,
@@ -494,6 +516,25 @@ async fn a_penghubung_attaches_what_was_done_to_the_follow_up() {
         ("image/png", "sudah menyala.png")
     );
     assert!(data.starts_with(b"\x89PNG"), "a PNG comes back");
+    // The follow-up's audit entry names the file it added.
+    let audit = routing
+        .list_audit_log(authorized(
+            lapor_proto::routing::v1::ListAuditLogRequest {
+                tracking_id: tracking_id.clone(),
+            },
+            &penghubung,
+        ))
+        .await
+        .expect("audit")
+        .into_inner()
+        .entries;
+    let follow_up = audit
+        .iter()
+        .find(|e| e.action == "follow_up")
+        .expect("follow-up audited");
+    let after: Value = serde_json::from_str(&follow_up.after_json).expect("json");
+    assert_eq!(after["attachments"][0]["filename"], "sudah menyala.png", "{after}");
+    assert_eq!(after["attachments"][0]["id"], case.attachments[1].id.as_str());
     let _ = std::fs::remove_dir_all(&dir);
     stack.stop().await.expect("stack stops");
 }

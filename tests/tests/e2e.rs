@@ -3287,6 +3287,24 @@ async fn merged_duplicate_follows_its_parent_on_the_public_status() {
         format!("Digabung dengan laporan {parent}"),
         "{open311}"
     );
+    // Lists filter by what they show: the duplicate is open (its parent is), not closed.
+    for (status, listed) in [("open", true), ("closed", false)] {
+        let list: serde_json::Value = http
+            .get(format!("{base}/open311/v2/requests.json?status={status}"))
+            .send()
+            .await
+            .expect("open311 list")
+            .json()
+            .await
+            .expect("json");
+        let ids: Vec<&str> = list
+            .as_array()
+            .expect("array")
+            .iter()
+            .filter_map(|r| r["service_request_id"].as_str())
+            .collect();
+        assert_eq!(ids.contains(&duplicate.as_str()), listed, "status={status}: {ids:?}");
+    }
     assert!(
         !page.contains("/balas") && !page.contains("/nilai"),
         "no actions on a merged report"

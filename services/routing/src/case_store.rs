@@ -9,7 +9,7 @@ use lapor_domain::CaseState;
 use lapor_domain::workflow::{ArchiveReason, Case, Event, Transition};
 use lapor_messaging::envelope::to_timestamp;
 use lapor_messaging::{Outbox, OutgoingEvent, new_envelope, new_typed_envelope};
-use lapor_proto::events::v1::{CaseUpdated, ComplaintAssigned, MergedReport, event_envelope::Payload};
+use lapor_proto::events::v1::{AttachmentRef, CaseUpdated, ComplaintAssigned, MergedReport, event_envelope::Payload};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter,
@@ -71,6 +71,17 @@ fn snapshot(case: &Case) -> serde_json::Value {
     })
 }
 
+/// The audit's "after" with the files the action added, when it added any.
+fn with_attached(mut after: serde_json::Value, attached: &[AttachmentRef]) -> serde_json::Value {
+    if !attached.is_empty() {
+        after["attachments"] = attached
+            .iter()
+            .map(|file| json!({"id": file.id, "filename": file.filename, "content_type": file.content_type}))
+            .collect();
+    }
+    after
+}
+
 /// Writes accepted transitions: the case row, its SLA clock, text, audit entry and events.
 #[derive(Clone)]
 pub struct CaseWriter {
@@ -84,6 +95,8 @@ pub struct Change<'a> {
     pub action: &'a str,
     pub who: &'a AuditActor,
     pub tier: Option<&'a str>,
+    /// Files the action added to the case (a follow-up's), named in its audit entry.
+    pub attached: &'a [AttachmentRef],
 }
 
 impl CaseWriter {
@@ -98,7 +111,12 @@ impl CaseWriter {
         change: &Change<'_>,
     ) -> Result<bool, DbErr> {
         let writer = self;
-        let Change { action, who, tier } = *change;
+        let Change {
+            action,
+            who,
+            tier,
+            attached,
+        } = *change;
         let after = &transition.case;
         let updated = case::Entity::update_many()
             .col_expr(case::Column::State, Expr::value(after.state.as_str()))
@@ -156,7 +174,7 @@ impl CaseWriter {
                 before.state.as_str().into(),
                 after.state.as_str().into(),
                 snapshot(before).into(),
-                snapshot(after).into(),
+                with_attached(snapshot(after), attached).into(),
                 (after.version as i64).into(),
             ],
         ))

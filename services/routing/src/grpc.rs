@@ -199,7 +199,7 @@ impl RoutingGrpc {
     /// Runs one workflow action: check the caller's scope, then lock the row, check version
     /// and state, and store the transition with its audit entry and events in one transaction.
     async fn act(&self, principal: &Principal, case_ref: Option<CaseRef>, action: Action) -> Result<Case, Status> {
-        self.act_with(principal, case_ref, action, None, &[]).await
+        self.act_with(principal, case_ref, action, None, Vec::new()).await
     }
 
     /// A disposition may choose a complexity tier for the follow-up SLA; it must exist.
@@ -216,14 +216,15 @@ impl RoutingGrpc {
     }
 
     /// One action on a case, with the follow-up SLA tier a disposition chose and the files
-    /// intake took for it (listed on the case in the action's transaction).
+    /// a follow-up carries (handed to intake and listed on the case while the case's row is
+    /// held, so a refused action stores no file).
     async fn act_with(
         &self,
         principal: &Principal,
         case_ref: Option<CaseRef>,
         action: Action,
         tier: Option<String>,
-        files: &[lapor_proto::events::v1::AttachmentRef],
+        files: Vec<FileUpload>,
     ) -> Result<Case, Status> {
         let case_ref = case_ref.ok_or_else(|| invalid_argument("case", "is required"))?;
         let id = normalized(&case_ref.tracking_id, "case.tracking_id")?;
@@ -241,14 +242,8 @@ impl RoutingGrpc {
         self.check_references(&action, &id).await?;
         let txn = self.db.begin().await.map_err(unavailable)?;
         let outcome = self
-            .act_locked(&txn, principal, &case_ref, &id, &action, tier.as_deref())
+            .act_locked(&txn, principal, &case_ref, &id, &action, tier.as_deref(), files)
             .await;
-        let outcome = match outcome {
-            Ok(complaint_id) if !files.is_empty() => crate::attachments::record(&txn, complaint_id, files)
-                .await
-                .map_err(unavailable),
-            other => other.map(|_| ()),
-        };
         // Release the row lock at once on failure; a dropped transaction rolls back later.
         match outcome {
             Ok(()) => txn.commit().await.map_err(unavailable)?,
@@ -263,6 +258,7 @@ impl RoutingGrpc {
         self.view(model, principal).await
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn act_locked(
         &self,
         txn: &sea_orm::DatabaseTransaction,
@@ -271,7 +267,8 @@ impl RoutingGrpc {
         id: &str,
         action: &Action,
         tier: Option<&str>,
-    ) -> Result<uuid::Uuid, Status> {
+        files: Vec<FileUpload>,
+    ) -> Result<(), Status> {
         let model = case::Entity::find()
             .filter(case::Column::TrackingId.eq(id))
             .lock_with_behavior(LockType::Update, LockBehavior::Nowait)
@@ -302,11 +299,18 @@ impl RoutingGrpc {
             )));
         }
         let transition = outcome.map_err(workflow_status)?;
+        // Everything is checked and the row is held: only now do the files go to intake.
+        // (A COMMIT that fails after this leaves them in intake, listed nowhere, never served.)
+        let attached = match files.is_empty() {
+            true => Vec::new(),
+            false => self.files.add(model.complaint_id, files).await?,
+        };
         let who = audit_actor(principal);
         let change = Change {
             action: action.kind().as_str(),
             who: &who,
             tier,
+            attached: &attached,
         };
         let stored = self
             .writer
@@ -318,7 +322,9 @@ impl RoutingGrpc {
                 "case {id} changed meanwhile: reload and retry"
             )));
         }
-        Ok(model.complaint_id)
+        crate::attachments::record(txn, model.complaint_id, &attached)
+            .await
+            .map_err(unavailable)
     }
 
     /// Things only the database knows: the named SKPD, category and parent case exist.
@@ -595,7 +601,7 @@ impl RoutingService for RoutingGrpc {
         let tier = self.checked_tier(&r.complexity_tier).await?;
         let action = Action::Verify { skpd: r.skpd_code };
         Ok(Response::new(
-            self.act_with(&principal, r.case, action, tier, &[]).await?,
+            self.act_with(&principal, r.case, action, tier, Vec::new()).await?,
         ))
     }
 
@@ -647,7 +653,7 @@ impl RoutingService for RoutingGrpc {
         let tier = self.checked_tier(&r.complexity_tier).await?;
         let action = Action::Redispose { skpd: r.skpd_code };
         Ok(Response::new(
-            self.act_with(&principal, r.case, action, tier, &[]).await?,
+            self.act_with(&principal, r.case, action, tier, Vec::new()).await?,
         ))
     }
 
@@ -678,35 +684,13 @@ impl RoutingService for RoutingGrpc {
         let principal = principal(&request)?;
         let r = request.into_inner();
         let action = Action::FollowUp { text: r.text };
-        if r.attachments.is_empty() {
-            return Ok(Response::new(self.act(&principal, r.case, action).await?));
-        }
-        // The files go to intake before the follow-up is written, so first everything the
-        // action will check again: scope, state, text and version. A follow-up refused after
-        // that (a race with another officer) leaves files no case lists.
-        let case_ref = r.case.clone().ok_or_else(|| invalid_argument("case", "is required"))?;
-        let id = normalized(&case_ref.tracking_id, "case.tracking_id")?;
-        let current = self.find(&id).await?;
-        workflow::apply(
-            &case_store::to_workflow(&current),
-            &actor_of(&principal),
-            &action,
-            &Context::default(),
-        )
-        .map_err(|error| match error {
-            WorkflowError::Forbidden { reason } => Status::permission_denied(reason),
-            other => workflow_status(other),
-        })?;
-        if case_ref.expected_version != current.version {
-            return Err(Status::failed_precondition(format!(
-                "case {id} is at version {} but the request expected {}: reload and retry",
-                current.version, case_ref.expected_version
-            )));
-        }
-        let _slot = self.files.upload_slot().await?;
-        let files = self.files.add(current.complaint_id, r.attachments).await?;
+        // Files stay in memory until intake has them: a bounded number at once.
+        let _slot = match r.attachments.is_empty() {
+            true => None,
+            false => Some(self.files.upload_slot().await?),
+        };
         Ok(Response::new(
-            self.act_with(&principal, r.case, action, None, &files).await?,
+            self.act_with(&principal, r.case, action, None, r.attachments).await?,
         ))
     }
 

@@ -90,6 +90,7 @@ impl EventHandler for ReporterActions {
             action: action.kind().as_str(),
             who: &who,
             tier: None,
+            attached: &[],
         };
         if !self
             .writer

@@ -238,6 +238,7 @@ impl Scheduler {
             action: action.kind().as_str(),
             who: &AuditActor::system(),
             tier: None,
+            attached: &[],
         };
         self.writer
             .store(txn, timer.complaint_id, &before, &transition, &change)

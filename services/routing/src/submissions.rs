@@ -162,6 +162,7 @@ impl EventHandler for Submissions {
             action: action.kind().as_str(),
             who: &AuditActor::system(),
             tier: None,
+            attached: &[],
         };
         let stored = self
             .writer

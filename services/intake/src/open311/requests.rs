@@ -16,7 +16,7 @@ use chrono::{DateTime, FixedOffset, TimeDelta, Utc};
 use lapor_domain::submission::{SubmissionDraft, TITLE_MAX_CHARS};
 use lapor_domain::{CaseState, Directory, tracking_id};
 use lapor_proto::events::v1::{Channel, ComplaintKind};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, ExprTrait, QueryFilter, QueryOrder, QuerySelect};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -156,6 +156,8 @@ fn window(params: &Params, format: Format) -> Result<(DateTime<Utc>, DateTime<Ut
 pub async fn list(open311: &Open311, params: &Params, format: Format) -> Result<Response, Open311Error> {
     let directory = &open311.submit.directory.get();
     let mut query = complaint::Entity::find().filter(complaint::Column::Rahasia.eq(false));
+    // `status`: whether closed requests are wanted (`None`: both).
+    let mut wanted: Option<bool> = None;
     let ids = params.list("service_request_id");
     if !ids.is_empty() {
         // The spec: an id list overrides every other filter.
@@ -197,9 +199,17 @@ pub async fn list(open311: &Open311, params: &Params, format: Format) -> Result<
             ));
         }
         let closed: Vec<&str> = CLOSED.iter().map(|s| s.as_str()).collect();
+        // A merged duplicate shows its parent's state: it passes here and is judged below.
+        let merged = complaint::Column::MergedInto.is_not_null();
         match (statuses.contains(&"open"), statuses.contains(&"closed")) {
-            (true, false) => query = query.filter(complaint::Column::PublicState.is_not_in(closed)),
-            (false, true) => query = query.filter(complaint::Column::PublicState.is_in(closed)),
+            (true, false) => {
+                wanted = Some(false);
+                query = query.filter(complaint::Column::PublicState.is_not_in(closed).or(merged));
+            }
+            (false, true) => {
+                wanted = Some(true);
+                query = query.filter(complaint::Column::PublicState.is_in(closed).or(merged));
+            }
             _ => {}
         }
     }
@@ -214,7 +224,9 @@ pub async fn list(open311: &Open311, params: &Params, format: Format) -> Result<
         let shown = progress(&open311.submit.db, row)
             .await
             .map_err(|e| unavailable(e, format))?;
-        records.push(record(row, &shown, directory));
+        if wanted.is_none_or(|closed| is_closed(&shown.state) == closed) {
+            records.push(record(row, &shown, directory));
+        }
     }
     Ok(Node::List("request", records).respond(StatusCode::OK, "service_requests", format))
 }
