@@ -468,6 +468,18 @@ impl Stack {
     pub async fn routing(&self) -> anyhow::Result<RoutingServiceClient<Channel>> {
         Ok(RoutingServiceClient::new(self.channel("routing").await?))
     }
+    /// Runs the real `laporctl` against this stack's routing as `bearer`.
+    pub fn laporctl(&self, bearer: &str, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(crate::process::service_binary("laporctl"))
+            .arg("--routing")
+            .arg(format!("http://127.0.0.1:{}", self.grpc_port("routing")))
+            .arg("--token")
+            .arg(bearer)
+            .args(args)
+            .output()
+            .expect("laporctl runs")
+    }
+
     /// The case once routing shows it in `state` (read as the admin), within 30 s.
     pub async fn case_in_state(&self, tracking_id: &str, state: &str) -> lapor_proto::routing::v1::Case {
         let routing = self.routing().await.expect("client");

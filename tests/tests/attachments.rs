@@ -400,16 +400,7 @@ async fn a_penghubung_attaches_what_was_done_to_the_follow_up() {
     let case = stack.case_in_state(&tracking_id, "assigned").await;
     let skpd = case.skpd_code.clone();
     let penghubung = token(OfficerRole::Penghubung, Some(&skpd));
-    let laporctl = |bearer: &str, args: &[&str]| {
-        std::process::Command::new(lapor_e2e::process::service_binary("laporctl"))
-            .arg("--routing")
-            .arg(format!("http://127.0.0.1:{}", stack.grpc_port("routing")))
-            .arg("--token")
-            .arg(bearer)
-            .args(args)
-            .output()
-            .expect("laporctl runs")
-    };
+    let laporctl = |bearer: &str, args: &[&str]| stack.laporctl(bearer, args);
     let dir = std::env::temp_dir().join(format!("{}_followfiles", stack.prefix));
     std::fs::create_dir_all(&dir).expect("dir");
     let (photo, forged) = (dir.join("sudah menyala.png"), dir.join("laporan.pdf"));

@@ -8,7 +8,6 @@
 //! A restarted intake starts from its stored copy, not the seed.
 
 use lapor_domain::reference::OfficerRole;
-use lapor_e2e::process::service_binary;
 use lapor_e2e::stack::{authorized, token};
 use lapor_e2e::{Stack, StackConfig, eventually, rabbit};
 use lapor_proto::intake::v1::{Reporter, SubmitComplaintRequest};
@@ -26,14 +25,7 @@ const OFFICER_EMAIL: &str = "penghubung@dispora.kalselprov.example.id";
 
 /// Runs the real `laporctl` against the stack's routing; its stdout.
 fn laporctl(stack: &Stack, bearer: &str, args: &[&str]) -> String {
-    let output = std::process::Command::new(service_binary("laporctl"))
-        .arg("--routing")
-        .arg(format!("http://127.0.0.1:{}", stack.grpc_port("routing")))
-        .arg("--token")
-        .arg(bearer)
-        .args(args)
-        .output()
-        .expect("laporctl runs");
+    let output = stack.laporctl(bearer, args);
     assert!(
         output.status.success(),
         "laporctl {args:?} failed: {}",

@@ -12,8 +12,8 @@ use lapor_proto::events::v1::AttachmentRef;
 use lapor_proto::intake::v1::attachments_server::Attachments;
 use lapor_proto::intake::v1::{AddAttachmentsRequest, AddAttachmentsResponse, AttachmentChunk, ReadAttachmentRequest};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
-    Set, Statement, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter, Statement,
+    TransactionTrait,
 };
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
@@ -52,30 +52,7 @@ impl AttachmentReads {
             .map(|row| row.try_get("", "next"))
             .transpose()?
             .unwrap_or(0);
-        let now = chrono::Utc::now();
-        let mut refs = Vec::with_capacity(files.len());
-        for (offset, file) in files.iter().enumerate() {
-            let position = i16::try_from(next as usize + offset)
-                .map_err(|_| DbErr::Custom("too many attachments on one complaint".into()))?;
-            attachment::ActiveModel {
-                id: Set(file.id),
-                complaint_id: Set(complaint_id),
-                position: Set(position),
-                filename: Set(file.filename.clone()),
-                content_type: Set(file.content_type.to_owned()),
-                size_bytes: Set(file.data.len() as i64),
-                sha256: Set(file.sha256.clone()),
-                created_at: Set(now),
-            }
-            .insert(&txn)
-            .await?;
-            refs.push(AttachmentRef {
-                id: file.id.to_string(),
-                filename: file.filename.clone(),
-                content_type: file.content_type.to_owned(),
-                size_bytes: file.data.len() as i64,
-            });
-        }
+        let refs = attachments::record(&txn, complaint_id, next.max(0) as usize, files, chrono::Utc::now()).await?;
         txn.commit().await?;
         Ok(refs)
     }

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use lapor_domain::submission::ATTACHMENT_TYPES;
+use lapor_proto::events::v1::AttachmentRef;
 /// Longest file name kept (characters); longer names are cut.
 const MAX_FILENAME_CHARS: usize = 120;
 
@@ -295,6 +296,42 @@ impl AttachmentStore {
             .await?
             .into_stream())
     }
+}
+
+/// Rows for `files`, numbered from `first_position`, inside the caller's transaction; the
+/// references events and routing carry.
+pub async fn record(
+    txn: &impl sea_orm::ConnectionTrait,
+    complaint_id: Uuid,
+    first_position: usize,
+    files: &[Checked],
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<AttachmentRef>, sea_orm::DbErr> {
+    use sea_orm::{ActiveModelTrait, Set};
+    let mut refs = Vec::with_capacity(files.len());
+    for (offset, file) in files.iter().enumerate() {
+        let position = i16::try_from(first_position + offset)
+            .map_err(|_| sea_orm::DbErr::Custom("too many attachments on one complaint".into()))?;
+        crate::entity::attachment::ActiveModel {
+            id: Set(file.id),
+            complaint_id: Set(complaint_id),
+            position: Set(position),
+            filename: Set(file.filename.clone()),
+            content_type: Set(file.content_type.to_owned()),
+            size_bytes: Set(file.data.len() as i64),
+            sha256: Set(file.sha256.clone()),
+            created_at: Set(at),
+        }
+        .insert(txn)
+        .await?;
+        refs.push(AttachmentRef {
+            id: file.id.to_string(),
+            filename: file.filename.clone(),
+            content_type: file.content_type.to_owned(),
+            size_bytes: file.data.len() as i64,
+        });
+    }
+    Ok(refs)
 }
 
 #[cfg(test)]

@@ -2,14 +2,14 @@
 //! complaint, the sealed identity and the `complaint.submitted` outbox row.
 
 use crate::attachments::{AttachmentStore, Checked};
-use crate::entity::{attachment, complaint, reporter};
+use crate::entity::{complaint, reporter};
 use crate::vault::{Identity, Vault, VaultError};
 use chrono::Utc;
 use lapor_domain::submission::{self, SubmissionDraft, ValidSubmission};
 use lapor_domain::{FieldError, tracking_id};
 use lapor_messaging::envelope::{channel_name, kind_name, to_timestamp};
 use lapor_messaging::{Outbox, OutgoingEvent, new_envelope};
-use lapor_proto::events::v1::{AttachmentRef, Channel, ComplaintKind, ComplaintSubmitted, event_envelope::Payload};
+use lapor_proto::events::v1::{Channel, ComplaintKind, ComplaintSubmitted, event_envelope::Payload};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set, SqlErr, TransactionTrait,
 };
@@ -236,27 +236,7 @@ impl SubmitService {
         }
         .insert(&txn)
         .await?;
-        let mut refs = Vec::with_capacity(submission.attachments.len());
-        for (position, file) in submission.attachments.iter().enumerate() {
-            attachment::ActiveModel {
-                id: Set(file.id),
-                complaint_id: Set(complaint_id),
-                position: Set(position as i16),
-                filename: Set(file.filename.clone()),
-                content_type: Set(file.content_type.to_owned()),
-                size_bytes: Set(file.data.len() as i64),
-                sha256: Set(file.sha256.clone()),
-                created_at: Set(now),
-            }
-            .insert(&txn)
-            .await?;
-            refs.push(AttachmentRef {
-                id: file.id.to_string(),
-                filename: file.filename.clone(),
-                content_type: file.content_type.to_owned(),
-                size_bytes: file.data.len() as i64,
-            });
-        }
+        let refs = crate::attachments::record(&txn, complaint_id, 0, &submission.attachments, now).await?;
         let payload = Payload::ComplaintSubmitted(ComplaintSubmitted {
             title: valid.title.clone(),
             body: valid.body.clone(),
